@@ -1,0 +1,33 @@
+# k8s-network-test-daemonset. `make` alone lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+REGISTRY ?= localhost
+IMAGE ?= $(REGISTRY)/k8s-network-test-daemonset
+VERSION ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+MUSL_TARGET := x86_64-unknown-linux-musl
+CARGO ?= cargo
+
+.PHONY: help setup build test lint unit e2e demo image push deploy bench clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | awk -F'\t' '{printf "  %-8s %s\n", $$1, $$2}'
+
+setup: ## Install what building and testing need (rustup musl target, Debian packages); idempotent
+	@scripts/setup.sh
+
+build: ## Build the agent (debug)
+	$(CARGO) build --locked
+
+lint: setup ## rustfmt check and clippy with -D warnings
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+test: setup lint ## The test command: unit, integration and end-to-end tests (root for the network ones)
+	$(CARGO) test --workspace --locked
+
+bench: setup ## Benchmarks against fping (see BENCHMARKS.md); needs root
+	scripts/bench-ping.sh
+
+clean: ## Remove build output
+	$(CARGO) clean

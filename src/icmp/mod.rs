@@ -1,0 +1,3 @@
+//! ICMP echo to many targets at once (owned by the prober work).
+
+pub mod cmd;

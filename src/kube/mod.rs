@@ -1,0 +1,90 @@
+//! Discovery through the Kubernetes API: who the agent's peers are, which nodes exist, and
+//! where the cluster DNS answers. The rest of the agent only sees a [`Snapshot`].
+//!
+//! Submodules (owned by the API-client work): `client` (HTTPS, token, errors, paging),
+//! `types` (serde structs for the API objects), `discovery` (API objects -> `Snapshot`).
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+/// Where and how to reach the API server, from flags, environment and the service account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// `https://host:port`; from `--api-server` or `KUBERNETES_SERVICE_HOST`/`_PORT`.
+    pub api_server: String,
+    /// Bearer token file, re-read at least once a minute and on a 401.
+    pub token_file: PathBuf,
+    /// CA bundle the server certificate must chain to (and nothing else).
+    pub ca_file: PathBuf,
+    /// Namespace the agent pods live in.
+    pub namespace: String,
+    /// Label selector of the agent pods.
+    pub selector: String,
+    /// Namespace and name of the cluster DNS Service (`kube-system`/`kube-dns`).
+    pub dns_namespace: String,
+    pub dns_service: String,
+}
+
+/// One agent pod of the DaemonSet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentPod {
+    pub name: String,
+    /// `spec.nodeName`; empty while the pod is not scheduled.
+    pub node: String,
+    /// `status.podIPs` (or `podIP`), in the API's order; empty before the pod has an IP.
+    pub pod_ips: Vec<IpAddr>,
+    /// `status.hostIPs` (or `hostIP`).
+    pub host_ips: Vec<IpAddr>,
+    /// `status.phase`: Pending, Running, Succeeded, Failed, Unknown.
+    pub phase: String,
+    /// The `Ready` condition is `True`.
+    pub ready: bool,
+    /// `metadata.deletionTimestamp` is set.
+    pub deleting: bool,
+}
+
+/// One node of the cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeInfo {
+    pub name: String,
+    /// `InternalIP` addresses, in the API's order.
+    pub internal_ips: Vec<IpAddr>,
+    /// Labelled `node-role.kubernetes.io/control-plane` or the legacy `.../master`.
+    pub control_plane: bool,
+    /// The `Ready` condition is `True`.
+    pub ready: bool,
+    /// `spec.unschedulable` (cordoned).
+    pub unschedulable: bool,
+}
+
+/// One endpoint of the cluster DNS (a CoreDNS / kube-dns pod), from its EndpointSlices.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsInstance {
+    pub ip: IpAddr,
+    /// `targetRef.name` when the endpoint points at a pod.
+    pub pod: Option<String>,
+    /// `nodeName` of the endpoint.
+    pub node: Option<String>,
+    /// Conditions; an absent `ready`/`serving` counts as true, absent `terminating` as false,
+    /// as the EndpointSlice API defines.
+    pub ready: bool,
+    pub serving: bool,
+    pub terminating: bool,
+}
+
+/// The cluster DNS: its Service IPs and the instances behind it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DnsInfo {
+    /// `spec.clusterIPs` (or `clusterIP`) of the Service; empty when it has none.
+    pub service_ips: Vec<IpAddr>,
+    /// Every endpoint of every EndpointSlice of the Service (IPv4 and IPv6 slices).
+    pub instances: Vec<DnsInstance>,
+}
+
+/// Everything a round needs to know about the cluster, as of one discovery.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    pub agents: Vec<AgentPod>,
+    pub nodes: Vec<NodeInfo>,
+    pub dns: DnsInfo,
+}
