@@ -200,8 +200,14 @@ mod tests {
     fn switches_and_errors() {
         assert!(args(run(&["--once"], &[]).unwrap()).is_set("once"));
         assert!(!args(run(&[], &[]).unwrap()).is_set("once"));
-        assert!(run(&["--nope"], &[]).unwrap_err().0.contains("unknown flag"));
-        assert!(run(&["--timeout"], &[]).unwrap_err().0.contains("needs a value"));
+        assert!(run(&["--nope"], &[])
+            .unwrap_err()
+            .0
+            .contains("unknown flag"));
+        assert!(run(&["--timeout"], &[])
+            .unwrap_err()
+            .0
+            .contains("needs a value"));
         assert_eq!(run(&["--help"], &[]).unwrap(), Parsed::Help);
         assert_eq!(run(&["-V"], &[]).unwrap(), Parsed::Version);
         let a = args(run(&["--", "--once"], &[]).unwrap());

@@ -4,9 +4,9 @@
 //! The binary in `main.rs` is a thin shell; everything it does lives in these modules so that
 //! tests reach the logic without going through the command line.
 
+pub mod app;
 pub mod cli;
 pub mod duration;
 pub mod icmp;
 pub mod kube;
 pub mod report;
-pub mod app;
