@@ -10,10 +10,7 @@ pub fn main_exit_code() -> i32 {
             args.remove(0);
             crate::icmp::cmd::main(args)
         }
-        _ => {
-            println!("k8s-network-test-daemonset {}", env!("CARGO_PKG_VERSION"));
-            0
-        }
+        _ => crate::agent::main(args),
     }
 }
 

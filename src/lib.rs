@@ -6,7 +6,11 @@
 
 pub mod app;
 pub mod cli;
+pub mod config;
 pub mod duration;
 pub mod icmp;
 pub mod kube;
+pub mod plan;
 pub mod report;
+pub mod table;
+pub mod timefmt;

@@ -105,4 +105,120 @@ pub struct RoundReport {
     pub checks: Vec<Check>,
     /// Status changes since the previous round (empty on the first round).
     pub changes: Vec<Change>,
+    /// Whether a previous round existed to compare with.
+    #[serde(default)]
+    pub first_round: bool,
+    /// Set when discovery failed and the round probed the last known members instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_error: Option<String>,
+}
+
+/// The status changes between two rounds' checks, in the order of `now` then vanished ones.
+pub fn diff(prev: &[Check], now: &[Check]) -> Vec<Change> {
+    use std::collections::HashMap;
+    let before: HashMap<_, bool> = prev.iter().map(|c| (c.key(), c.ok)).collect();
+    let after: HashMap<_, bool> = now.iter().map(|c| (c.key(), c.ok)).collect();
+    let change = |c: &Check, was_ok, now_ok| Change {
+        kind: c.kind,
+        target_node: c.target_node.clone(),
+        target: c.target.clone(),
+        address: c.address.clone(),
+        was_ok,
+        now_ok,
+    };
+    let mut out: Vec<Change> = now
+        .iter()
+        .filter(|c| before.get(&c.key()) != Some(&c.ok))
+        .map(|c| change(c, before.get(&c.key()).copied(), Some(c.ok)))
+        .collect();
+    out.extend(
+        prev.iter()
+            .filter(|c| !after.contains_key(&c.key()))
+            .map(|c| change(c, Some(c.ok), None)),
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(kind: CheckKind, target: &str, ok: bool) -> Check {
+        Check {
+            kind,
+            target_node: "n1".into(),
+            target: target.into(),
+            address: "198.18.0.1".into(),
+            ok,
+            rtt_seconds: ok.then_some(0.001),
+            error: (!ok).then(|| "no reply within 1s".into()),
+            sent: 1,
+            received: u32::from(ok),
+            answer: String::new(),
+        }
+    }
+
+    #[test]
+    fn diff_reports_flips_new_and_vanished_checks_only() {
+        let prev = vec![
+            check(CheckKind::HostPing, "n1", true),
+            check(CheckKind::PodPing, "a1", true),
+            check(CheckKind::NodeWithoutAgent, "n9", false),
+        ];
+        let now = vec![
+            check(CheckKind::HostPing, "n1", true),
+            check(CheckKind::PodPing, "a1", false),
+            check(CheckKind::PodPing, "a2", true),
+        ];
+        let d = diff(&prev, &now);
+        let summary: Vec<_> = d
+            .iter()
+            .map(|c| (c.target.as_str(), c.was_ok, c.now_ok))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("a1", Some(true), Some(false)),
+                ("a2", None, Some(true)),
+                ("n9", Some(false), None)
+            ]
+        );
+        assert!(diff(&now, &now).is_empty());
+    }
+
+    #[test]
+    fn json_uses_the_documented_names_and_round_trips() {
+        let r = RoundReport {
+            node: "n1".into(),
+            pod: "a1".into(),
+            started_at: "2026-11-29T00:00:00.000Z".into(),
+            duration_seconds: 1.5,
+            errors: 1,
+            checks: vec![check(CheckKind::DnsInstance, "coredns-a", false)],
+            changes: vec![],
+            first_round: true,
+            api_error: None,
+        };
+        let text = serde_json::to_string(&r).unwrap();
+        for field in [
+            "\"node\"",
+            "\"pod\"",
+            "\"started_at\"",
+            "\"duration_seconds\"",
+            "\"errors\"",
+            "\"checks\"",
+            "\"kind\":\"dns-instance\"",
+            "\"target_node\"",
+            "\"target\"",
+            "\"address\"",
+            "\"ok\"",
+            "\"rtt_seconds\"",
+            "\"error\"",
+            "\"changes\"",
+        ] {
+            assert!(text.contains(field), "{field} missing in {text}");
+        }
+        let back: RoundReport = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, r);
+    }
 }

@@ -1,0 +1,192 @@
+//! Runs one round: the plan's pings and DNS checks concurrently, then assembles the
+//! [`RoundReport`]. The I/O happens here; deciding what to check is `plan`, turning results
+//! into checks is the pure `*_check` functions below.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::dns;
+use crate::icmp::{PingResult, Prober};
+use crate::plan::{DnsCheck, Plan, PingTarget};
+use crate::report::{self, Check, CheckKind, RoundReport};
+
+/// Who is running the round, and the previous round to compare with.
+pub struct Context<'a> {
+    pub node: &'a str,
+    pub pod: &'a str,
+    pub prober: &'a Prober,
+    pub dns_timeout: Duration,
+    pub previous: Option<&'a RoundReport>,
+    pub api_error: Option<String>,
+}
+
+/// Runs every check of `plan` at once and returns the report.
+pub fn run(plan: &Plan, ctx: &Context<'_>) -> RoundReport {
+    let started = SystemTime::now();
+    let clock = Instant::now();
+    let addresses: Vec<IpAddr> = plan.pings.iter().map(|t| t.address).collect();
+    let (pings, dns_checks) = std::thread::scope(|s| {
+        let pings = s.spawn(|| ctx.prober.probe(&addresses));
+        let dns: Vec<_> = plan
+            .dns
+            .iter()
+            .map(|d| s.spawn(move || dns_check(d, ctx.dns_timeout)))
+            .collect();
+        let dns: Vec<Check> = dns
+            .into_iter()
+            .zip(&plan.dns)
+            .map(|(h, d)| {
+                h.join()
+                    .unwrap_or_else(|_| failed_dns(d, "internal error".into()))
+            })
+            .collect();
+        let pings = pings.join().unwrap_or_default();
+        (pings, dns)
+    });
+    let mut checks: Vec<Check> = dns_checks;
+    for (i, target) in plan.pings.iter().enumerate() {
+        checks.push(match pings.get(i) {
+            Some(r) => ping_check(target, r),
+            None => ping_missing(target),
+        });
+    }
+    checks.extend(plan.static_checks.iter().cloned());
+    assemble(ctx, started, clock.elapsed(), checks)
+}
+
+/// Builds the report from finished checks (pure).
+pub fn assemble(
+    ctx: &Context<'_>,
+    started: SystemTime,
+    took: Duration,
+    checks: Vec<Check>,
+) -> RoundReport {
+    let changes = match ctx.previous {
+        Some(prev) => report::diff(&prev.checks, &checks),
+        None => Vec::new(),
+    };
+    RoundReport {
+        node: ctx.node.to_string(),
+        pod: ctx.pod.to_string(),
+        started_at: crate::timefmt::rfc3339(started),
+        duration_seconds: took.as_secs_f64(),
+        errors: checks.iter().filter(|c| !c.ok).count(),
+        checks,
+        changes,
+        first_round: ctx.previous.is_none(),
+        api_error: ctx.api_error.clone(),
+    }
+}
+
+/// A ping target's check from the prober's result (pure).
+pub fn ping_check(t: &PingTarget, r: &PingResult) -> Check {
+    let ok = r.ok();
+    let error = if ok {
+        None
+    } else {
+        Some(r.error.clone().unwrap_or_else(|| "no reply".to_string()))
+    };
+    Check {
+        kind: t.kind,
+        target_node: t.target_node.clone(),
+        target: t.target.clone(),
+        address: t.address.to_string(),
+        ok,
+        rtt_seconds: if ok {
+            r.rtt_avg().map(|d| d.as_secs_f64())
+        } else {
+            None
+        },
+        error,
+        sent: r.sent,
+        received: r.received,
+        answer: String::new(),
+    }
+}
+
+fn ping_missing(t: &PingTarget) -> Check {
+    Check {
+        kind: t.kind,
+        target_node: t.target_node.clone(),
+        target: t.target.clone(),
+        address: t.address.to_string(),
+        ok: false,
+        rtt_seconds: None,
+        error: Some("prober returned no result".to_string()),
+        sent: 0,
+        received: 0,
+        answer: String::new(),
+    }
+}
+
+fn dns_check(d: &DnsCheck, timeout: Duration) -> Check {
+    let start = Instant::now();
+    let result = match d {
+        DnsCheck::Forward { name } => dns::system_forward(name, timeout).map(|ips| {
+            ips.iter()
+                .map(IpAddr::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        }),
+        DnsCheck::Reverse { ip, .. } => dns::system_reverse(*ip, timeout),
+        DnsCheck::Instance { ip, name, .. } => {
+            let qtype = if ip.is_ipv4() {
+                dns::QType::A
+            } else {
+                dns::QType::Aaaa
+            };
+            dns::query(SocketAddr::new(*ip, 53), name, qtype, timeout).map(|a| a.join(","))
+        }
+    };
+    let rtt = start.elapsed();
+    match result {
+        Ok(answer) => Check {
+            ok: true,
+            rtt_seconds: Some(rtt.as_secs_f64()),
+            error: None,
+            answer,
+            ..failed_dns(d, String::new())
+        },
+        Err(e) => failed_dns(d, e.to_string()),
+    }
+}
+
+/// The check for a DNS target, failed with `error` (callers override fields on success).
+fn failed_dns(d: &DnsCheck, error: String) -> Check {
+    let (kind, target_node, target, address) = match d {
+        DnsCheck::Forward { name } => (CheckKind::DnsService, "", name.as_str(), String::new()),
+        DnsCheck::Reverse {
+            ip,
+            target,
+            target_node,
+        } => (
+            CheckKind::DnsReverse,
+            target_node.as_str(),
+            target.as_str(),
+            ip.to_string(),
+        ),
+        DnsCheck::Instance {
+            ip,
+            target,
+            target_node,
+            ..
+        } => (
+            CheckKind::DnsInstance,
+            target_node.as_str(),
+            target.as_str(),
+            ip.to_string(),
+        ),
+    };
+    Check {
+        kind,
+        target_node: target_node.to_string(),
+        target: target.to_string(),
+        address,
+        ok: false,
+        rtt_seconds: None,
+        error: Some(error),
+        sent: 0,
+        received: 0,
+        answer: String::new(),
+    }
+}
