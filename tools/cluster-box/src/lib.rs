@@ -1,0 +1,465 @@
+//! Cluster in a box: a Kubernetes-like cluster network built from Linux network namespaces on
+//! one machine, for the end-to-end tests and `make demo`.
+//!
+//! ```text
+//!             underlay bridge (namespace "ul", 198.18.1.0/24)
+//!        ┌──────────────┬──────────────┬──────────────┬───────────────┐
+//!     node0 .10      node1 .11      node2 .12      ...            api .200
+//!     │ pods 198.19.0.0/24 (Calico-like /32 routes, gateway 169.254.1.1 on the node side)
+//!     ├ agent 198.19.0.10    ├ agent 198.19.1.10 ...
+//!     ├ dns-0 198.19.0.100 (dnsmasq)   ├ dns-1 198.19.1.101 (dnsmasq)
+//!     └ kube-dns service 198.19.250.10 (dnsmasq answering on the service IP)
+//! ```
+//! Nodes route each other's pod blocks via their host IPs, as Calico does without overlay.
+//! Only 198.18.0.0/15 is used, inside namespaces created here; dropping the [`Cluster`]
+//! kills its processes and removes its namespaces and files, also after a panic.
+
+pub mod netns;
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+pub use netns::{need_root, sh, veth, Netns};
+
+/// The shape of the cluster to build.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    /// Number of nodes; node 0 is the control-plane node.
+    pub nodes: usize,
+    /// Number of DNS instances (dnsmasq pods), placed round-robin on the nodes.
+    pub dns_pods: usize,
+    /// Cluster DNS domain, e.g. `cluster.tst.local`.
+    pub domain: String,
+}
+
+impl Default for Spec {
+    fn default() -> Spec {
+        Spec {
+            nodes: 4,
+            dns_pods: 2,
+            domain: "cluster.tst.local".to_string(),
+        }
+    }
+}
+
+/// A node: a namespace with a host IP on the underlay that routes its pods.
+pub struct Node {
+    pub name: String,
+    pub host_ip: Ipv4Addr,
+    pub control_plane: bool,
+    pub ns: Netns,
+}
+
+/// A pod: a namespace with one /32 address routed through its node.
+pub struct Pod {
+    pub name: String,
+    pub node: usize,
+    pub ip: Ipv4Addr,
+    pub ns: Netns,
+}
+
+/// A DNS server pod with its dnsmasq process (None while stopped).
+pub struct DnsPod {
+    pub pod: Pod,
+    args: Vec<String>,
+    child: Option<Child>,
+}
+
+impl DnsPod {
+    /// Starts dnsmasq if it is not running and waits until it answers on port 53.
+    pub fn start(&mut self) {
+        if self.child.is_some() {
+            return;
+        }
+        let mut cmd = self.pod.ns.command("dnsmasq");
+        cmd.args(&self.args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        self.child = Some(
+            cmd.spawn()
+                .expect("start dnsmasq (is it installed? run make setup)"),
+        );
+        wait_for_udp53(&self.pod);
+    }
+
+    /// Kills dnsmasq: the instance stops answering.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for DnsPod {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The whole cluster network. Field order is drop order: processes, then pods, then nodes.
+pub struct Cluster {
+    pub spec: Spec,
+    /// Files of this cluster (resolv.conf copies, logs); removed on drop.
+    pub dir: PathBuf,
+    pub dns: Vec<DnsPod>,
+    /// dnsmasq answering on the kube-dns Service IP (stands in for kube-proxy's DNAT).
+    pub service: DnsPod,
+    /// One pod namespace per node for the agents (whether an agent runs there is the test's).
+    pub agents: Vec<Pod>,
+    pub api: Netns,
+    pub nodes: Vec<Node>,
+    pub underlay: Netns,
+    etc_netns: Vec<PathBuf>,
+}
+
+/// The underlay network's first three octets; nodes are .10 and up, the API is .200.
+pub const UNDERLAY: [u8; 3] = [198, 18, 1];
+/// The address of the API stand-in's namespace on the underlay.
+pub const API_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 200);
+/// The kube-dns Service IP.
+pub const DNS_SERVICE_IP: Ipv4Addr = Ipv4Addr::new(198, 19, 250, 10);
+/// The `kubernetes` Service IP (a DNS record only; nothing answers pings there).
+pub const KUBERNETES_SERVICE_IP: Ipv4Addr = Ipv4Addr::new(198, 19, 250, 1);
+
+/// Host IP of node `i`.
+pub fn host_ip(i: usize) -> Ipv4Addr {
+    Ipv4Addr::new(UNDERLAY[0], UNDERLAY[1], UNDERLAY[2], 10 + i as u8)
+}
+
+impl Cluster {
+    /// Builds the cluster: namespaces, links, routes, DNS servers and resolv.conf files.
+    pub fn build(spec: Spec) -> Cluster {
+        assert!(
+            (1..=50).contains(&spec.nodes),
+            "1 to 50 nodes, got {}",
+            spec.nodes
+        );
+        let underlay = Netns::new("ul");
+        underlay.ip(&["link", "add", "br0", "type", "bridge"]);
+        underlay.ip(&["link", "set", "br0", "up"]);
+        let dir = std::env::temp_dir().join(format!("cluster-box-{}", underlay.name));
+        std::fs::create_dir_all(&dir).expect("create cluster dir");
+
+        let mut nodes = Vec::new();
+        for i in 0..spec.nodes {
+            let ns = Netns::new(&format!("n{i}"));
+            let ip = host_ip(i);
+            let port = format!("n{i}");
+            veth(&ns, "eth0", &[&format!("{ip}/24")], &underlay, &port, &[]);
+            underlay.ip(&["link", "set", &port, "master", "br0"]);
+            ns.exec(&["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+            nodes.push(Node {
+                name: if i == 0 {
+                    "control-plane-0".to_string()
+                } else {
+                    format!("node-{i}")
+                },
+                host_ip: ip,
+                control_plane: i == 0,
+                ns,
+            });
+        }
+        // Every node routes every other node's pod block via that node's host IP.
+        for (i, node) in nodes.iter().enumerate() {
+            for j in 0..spec.nodes {
+                if i != j {
+                    node.ns.ip(&[
+                        "route",
+                        "add",
+                        &format!("198.19.{j}.0/24"),
+                        "via",
+                        &host_ip(j).to_string(),
+                    ]);
+                }
+            }
+            if i != 0 {
+                node.ns.ip(&[
+                    "route",
+                    "add",
+                    "198.19.250.0/24",
+                    "via",
+                    &host_ip(0).to_string(),
+                ]);
+            }
+        }
+
+        let api = Netns::new("api");
+        veth(
+            &api,
+            "eth0",
+            &[&format!("{API_IP}/24")],
+            &underlay,
+            "api",
+            &[],
+        );
+        underlay.ip(&["link", "set", "api", "master", "br0"]);
+        for j in 0..spec.nodes {
+            api.ip(&[
+                "route",
+                "add",
+                &format!("198.19.{j}.0/24"),
+                "via",
+                &host_ip(j).to_string(),
+            ]);
+        }
+
+        let mut etc_netns = Vec::new();
+        let agents: Vec<Pod> = (0..spec.nodes)
+            .map(|i| {
+                let pod = add_pod(
+                    &nodes[i],
+                    i,
+                    &format!("k8s-network-test-daemonset-{i}"),
+                    Ipv4Addr::new(198, 19, i as u8, 10),
+                    &format!("a{i}"),
+                );
+                etc_netns.push(write_resolv_conf(&pod.ns, &spec.domain));
+                pod
+            })
+            .collect();
+
+        let dns_names: Vec<(String, Ipv4Addr, usize)> = (0..spec.dns_pods)
+            .map(|k| {
+                let node = k % spec.nodes;
+                (
+                    format!("coredns-{k}"),
+                    Ipv4Addr::new(198, 19, node as u8, 100 + k as u8),
+                    node,
+                )
+            })
+            .collect();
+        let records = dns_records(&spec.domain, &dns_names);
+        let dns: Vec<DnsPod> = dns_names
+            .iter()
+            .map(|(name, ip, node)| {
+                let pod = add_pod(&nodes[*node], *node, name, *ip, &format!("d{node}"));
+                let mut d = DnsPod {
+                    args: dnsmasq_args(*ip, &spec.domain, &records, &dir, name),
+                    pod,
+                    child: None,
+                };
+                d.start();
+                d
+            })
+            .collect();
+        let service_pod = add_pod(&nodes[0], 0, "kube-dns-service", DNS_SERVICE_IP, "svc");
+        let mut service = DnsPod {
+            args: dnsmasq_args(
+                DNS_SERVICE_IP,
+                &spec.domain,
+                &records,
+                &dir,
+                "kube-dns-service",
+            ),
+            pod: service_pod,
+            child: None,
+        };
+        service.start();
+
+        Cluster {
+            spec,
+            dir,
+            dns,
+            service,
+            agents,
+            api,
+            nodes,
+            underlay,
+            etc_netns,
+        }
+    }
+
+    /// Brings node `i`'s underlay link down (`false`) or up (`true`), as a pulled cable.
+    pub fn set_node_link(&self, i: usize, up: bool) {
+        let state = if up { "up" } else { "down" };
+        self.underlay.ip(&["link", "set", &format!("n{i}"), state]);
+    }
+
+    /// Drops incoming ICMP echo requests in agent pod `i` (a pod firewall rule).
+    pub fn drop_icmp_at_agent(&self, i: usize, drop: bool) {
+        let op = if drop { "-I" } else { "-D" };
+        self.agents[i].ns.exec(&[
+            "iptables",
+            op,
+            "INPUT",
+            "-p",
+            "icmp",
+            "--icmp-type",
+            "echo-request",
+            "-j",
+            "DROP",
+        ]);
+    }
+
+    /// Makes the DNS Service IP unreachable (its link down) or reachable again.
+    pub fn set_service_reachable(&self, up: bool) {
+        let state = if up { "up" } else { "down" };
+        self.service.pod.ns.ip(&["link", "set", "eth0", state]);
+    }
+
+    /// Applies `tc netem` arguments (e.g. `["delay", "50ms"]`) to node `i`'s underlay link,
+    /// or removes them when `args` is empty.
+    pub fn netem(&self, i: usize, args: &[&str]) {
+        let ns = &self.nodes[i].ns;
+        let _ = Command::new("ip")
+            .args([
+                "netns", "exec", &ns.name, "tc", "qdisc", "del", "dev", "eth0", "root",
+            ])
+            .stderr(Stdio::null())
+            .status();
+        if !args.is_empty() {
+            let mut v = vec!["tc", "qdisc", "add", "dev", "eth0", "root", "netem"];
+            v.extend_from_slice(args);
+            ns.exec(&v);
+        }
+    }
+
+    /// A command that runs `program` in agent pod `i`'s namespace (with its resolv.conf).
+    pub fn in_agent_pod(&self, i: usize, program: &Path) -> Command {
+        let mut c = Command::new("ip");
+        c.arg("netns")
+            .arg("exec")
+            .arg(&self.agents[i].ns.name)
+            .arg(program);
+        c
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for d in &mut self.dns {
+            d.stop();
+        }
+        self.service.stop();
+        for p in &self.etc_netns {
+            let _ = std::fs::remove_dir_all(p);
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Creates a pod namespace on `node` with `ip`/32, Calico style: the pod's default route goes
+/// to a link-local gateway on its veth, and the node routes the /32 to that veth.
+fn add_pod(node: &Node, node_idx: usize, name: &str, ip: Ipv4Addr, tag: &str) -> Pod {
+    let ns = Netns::new(tag);
+    // Only needs to be unique within the node's namespace.
+    let host_side = format!("cali{tag}");
+    veth(
+        &ns,
+        "eth0",
+        &[&format!("{ip}/32")],
+        &node.ns,
+        &host_side,
+        &[],
+    );
+    // Calico's scheme: one link-local gateway, so the pod ARPs once, not per destination.
+    ns.ip(&[
+        "route",
+        "add",
+        "169.254.1.1",
+        "dev",
+        "eth0",
+        "scope",
+        "link",
+    ]);
+    ns.ip(&[
+        "route",
+        "add",
+        "default",
+        "via",
+        "169.254.1.1",
+        "dev",
+        "eth0",
+    ]);
+    // The Kubernetes safe sysctl that lets unprivileged processes open ICMP ping sockets.
+    ns.exec(&["sysctl", "-qw", "net.ipv4.ping_group_range=0 2147483647"]);
+    // The node side owns the pod's gateway address, so the pod's single ARP gets an answer.
+    node.ns
+        .ip(&["addr", "add", "169.254.1.1/32", "dev", &host_side]);
+    node.ns
+        .ip(&["route", "add", &format!("{ip}/32"), "dev", &host_side]);
+    Pod {
+        name: name.to_string(),
+        node: node_idx,
+        ip,
+        ns,
+    }
+}
+
+/// `/etc/netns/<ns>/resolv.conf`, which `ip netns exec` bind-mounts over /etc/resolv.conf:
+/// the kubelet's pod resolver configuration for the cluster domain.
+fn write_resolv_conf(ns: &Netns, domain: &str) -> PathBuf {
+    let dir = PathBuf::from("/etc/netns").join(&ns.name);
+    std::fs::create_dir_all(&dir).expect("create /etc/netns dir");
+    std::fs::write(
+        dir.join("resolv.conf"),
+        format!(
+            "search kube-system.svc.{domain} svc.{domain} {domain}\nnameserver {DNS_SERVICE_IP}\noptions ndots:5\n"
+        ),
+    )
+    .expect("write resolv.conf");
+    dir
+}
+
+/// The records every DNS server of the cluster holds (forward and, by host-record, PTR).
+fn dns_records(domain: &str, dns_pods: &[(String, Ipv4Addr, usize)]) -> Vec<String> {
+    let mut r = vec![
+        format!("--host-record=kube-dns.kube-system.svc.{domain},{DNS_SERVICE_IP}"),
+        format!("--host-record=kubernetes.default.svc.{domain},{KUBERNETES_SERVICE_IP}"),
+    ];
+    for (name, ip, _) in dns_pods {
+        r.push(format!(
+            "--host-record={name}.kube-dns.kube-system.svc.{domain},{ip}"
+        ));
+    }
+    r
+}
+
+/// dnsmasq as CoreDNS stand-in: authoritative-ish for the cluster domain (`--local` gives
+/// NXDOMAIN for unknown names instead of REFUSED), no upstreams, bound to one address.
+fn dnsmasq_args(
+    ip: Ipv4Addr,
+    domain: &str,
+    records: &[String],
+    dir: &Path,
+    name: &str,
+) -> Vec<String> {
+    let mut a = vec![
+        "--keep-in-foreground".to_string(),
+        "--conf-file=/dev/null".to_string(),
+        "--no-resolv".to_string(),
+        "--no-hosts".to_string(),
+        "--bind-interfaces".to_string(),
+        "--user=root".to_string(),
+        format!("--listen-address={ip}"),
+        format!("--local=/{domain}/"),
+        "--local=/18.198.in-addr.arpa/".to_string(),
+        "--local=/19.198.in-addr.arpa/".to_string(),
+        format!("--pid-file={}", dir.join(format!("{name}.pid")).display()),
+    ];
+    a.extend(records.iter().cloned());
+    a
+}
+
+/// Waits (up to 5 s) until something listens on UDP port 53 at the pod's address.
+fn wait_for_udp53(pod: &Pod) {
+    let want = format!("{}:53", pod.ip);
+    for _ in 0..100 {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &pod.ns.name, "ss", "-lun"])
+            .output();
+        if let Ok(o) = out {
+            if String::from_utf8_lossy(&o.stdout).contains(&want) {
+                return;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!(
+        "dnsmasq in {} did not start listening on {want}",
+        pod.ns.name
+    );
+}

@@ -1,0 +1,134 @@
+//! Network namespaces that live as long as their guard, and the commands to wire them.
+//!
+//! Tests use only 198.18.0.0/15 and 2001:db8::/32, inside namespaces they create here; the
+//! [`Netns`] guard deletes its namespace (and kills what runs in it) on drop, also on panic.
+
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Whether root-only tests can run. Outside CI a non-root run skips with a message; in CI
+/// (`CI` set) a test that cannot run fails instead of skipping.
+pub fn need_root(test: &str) -> bool {
+    let root = unsafe { libc::geteuid() } == 0;
+    if root {
+        return true;
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("{test}: needs root to create network namespaces, and CI must run it");
+    }
+    eprintln!("{test}: skipped, needs root (run `sudo make test` to include it)");
+    false
+}
+
+/// Runs a command, panicking with its output when it fails.
+pub fn sh(args: &[&str]) -> Output {
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {args:?}: {e}"));
+    if !out.status.success() {
+        panic!(
+            "{args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    out
+}
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// A network namespace that lives as long as this guard.
+pub struct Netns {
+    pub name: String,
+}
+
+impl Netns {
+    /// Creates `nt<pid>-<n>-<tag>` with loopback up. Names stay under 15 chars for links.
+    pub fn new(tag: &str) -> Netns {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let name = format!("nt{}-{}-{}", std::process::id(), n, tag);
+        sh(&["ip", "netns", "add", &name]);
+        let ns = Netns { name };
+        ns.ip(&["link", "set", "lo", "up"]);
+        ns
+    }
+
+    /// `ip -n <ns> <args>`.
+    pub fn ip(&self, args: &[&str]) -> Output {
+        let mut v = vec!["ip", "-n", &self.name];
+        v.extend_from_slice(args);
+        sh(&v)
+    }
+
+    /// Runs a command inside the namespace and waits for it.
+    pub fn exec(&self, args: &[&str]) -> Output {
+        let mut v = vec!["ip", "netns", "exec", &self.name];
+        v.extend_from_slice(args);
+        sh(&v)
+    }
+
+    /// A `Command` that runs inside the namespace (spawn it yourself).
+    pub fn command(&self, program: &str) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.name, program]);
+        c
+    }
+
+    /// Runs `f` on a new thread that has entered this namespace: sockets it opens live there.
+    pub fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
+        let path = format!("/var/run/netns/{}", self.name);
+        std::thread::spawn(move || {
+            let file = std::fs::File::open(&path).expect("open netns");
+            use std::os::fd::AsRawFd;
+            let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+            assert_eq!(rc, 0, "setns {path}: {}", std::io::Error::last_os_error());
+            f()
+        })
+        .join()
+        .expect("thread in netns panicked")
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        if let Ok(out) = Command::new("ip")
+            .args(["netns", "pids", &self.name])
+            .output()
+        {
+            for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+                let _ = Command::new("kill").args(["-9", pid]).status();
+            }
+        }
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// Connects two namespaces with a veth pair and gives each end its addresses (CIDR form,
+/// e.g. `198.18.0.1/24`, `2001:db8::1/64`). IPv6 DAD is off so addresses work at once.
+pub fn veth(a: &Netns, a_if: &str, a_addrs: &[&str], b: &Netns, b_if: &str, b_addrs: &[&str]) {
+    sh(&[
+        "ip", "link", "add", a_if, "netns", &a.name, "type", "veth", "peer", "name", b_if, "netns",
+        &b.name,
+    ]);
+    for (ns, ifname, addrs) in [(a, a_if, a_addrs), (b, b_if, b_addrs)] {
+        ns.exec(&["sysctl", "-qw", "net.ipv6.conf.all.accept_dad=0"]);
+        ns.exec(&[
+            "sysctl",
+            "-qw",
+            &format!("net.ipv6.conf.{ifname}.accept_dad=0"),
+        ]);
+        for addr in addrs {
+            let mut args = vec!["addr", "add", addr, "dev", ifname];
+            if addr.contains(':') {
+                args.push("nodad");
+            }
+            ns.ip(&args);
+        }
+        ns.ip(&["link", "set", ifname, "up"]);
+    }
+}
