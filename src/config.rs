@@ -171,6 +171,15 @@ mod tests {
     }
 
     #[test]
+    fn readme_documents_every_flag_and_its_environment_twin() {
+        let readme = include_str!("../README.md");
+        for f in FLAGS {
+            assert!(readme.contains(&format!("`--{}", f.name)), "README lacks --{}", f.name);
+            assert!(readme.contains(&format!("`{}`", f.env)), "README lacks {}", f.env);
+        }
+    }
+
+    #[test]
     fn listen_accepts_port_only_and_v4() {
         assert_eq!(parse_listen(":9000").unwrap().port(), 9000);
         assert_eq!(
