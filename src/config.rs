@@ -174,8 +174,16 @@ mod tests {
     fn readme_documents_every_flag_and_its_environment_twin() {
         let readme = include_str!("../README.md");
         for f in FLAGS {
-            assert!(readme.contains(&format!("`--{}", f.name)), "README lacks --{}", f.name);
-            assert!(readme.contains(&format!("`{}`", f.env)), "README lacks {}", f.env);
+            assert!(
+                readme.contains(&format!("`--{}", f.name)),
+                "README lacks --{}",
+                f.name
+            );
+            assert!(
+                readme.contains(&format!("`{}`", f.env)),
+                "README lacks {}",
+                f.env
+            );
         }
     }
 

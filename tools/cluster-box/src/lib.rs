@@ -14,7 +14,9 @@
 //! Only 198.18.0.0/15 is used, inside namespaces created here; dropping the [`Cluster`]
 //! kills its processes and removes its namespaces and files, also after a panic.
 
+pub mod http;
 pub mod netns;
+pub mod prometheus;
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,56 @@
+//! Plain HTTP/1.0 GET from inside a namespace: the test process lives outside the cluster
+//! network, so requests are made on a thread that has entered one of its namespaces.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+/// A response: status code and body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    pub status: u16,
+    pub body: String,
+}
+
+/// GETs `path` from `addr`, connecting from inside the namespace named `ns`; `Err` on any connection problem.
+pub fn get(ns: &str, addr: SocketAddr, path: &str) -> Result<Response, String> {
+    let path = path.to_string();
+    crate::netns::run_in(ns, move || get_here(addr, &path))
+}
+
+/// GETs from the current thread's namespace.
+pub fn get_here(addr: SocketAddr, path: &str) -> Result<Response, String> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(3))
+        .map_err(|e| format!("connect {addr}: {e}"))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(|e| e.to_string())?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").map_err(|e| e.to_string())?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)
+        .map_err(|e| format!("read {addr}{path}: {e}"))?;
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| format!("no header end in response from {addr}{path}"))?;
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| format!("bad status line from {addr}{path}"))?;
+    Ok(Response {
+        status,
+        body: body.to_string(),
+    })
+}
+
+/// Percent-encodes a query parameter value.
+pub fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
