@@ -14,6 +14,7 @@
 //! Only 198.18.0.0/15 is used, inside namespaces created here; dropping the [`Cluster`]
 //! kills its processes and removes its namespaces and files, also after a panic.
 
+pub mod forward;
 pub mod http;
 pub mod netns;
 pub mod prometheus;
