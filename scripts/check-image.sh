@@ -17,10 +17,11 @@ size=$(docker image inspect -f '{{.Size}}' "$ref")
 if ((size < max_bytes)); then ok "size $size bytes (< $max_bytes)"; else bad "size $size bytes (limit $max_bytes)"; fi
 
 user=$(docker image inspect -f '{{.Config.User}}' "$ref")
-[[ $user == "65534:65534" ]] && ok "user $user" || bad "user is '$user', want 65534:65534"
+if [[ $user == "65534:65534" ]]; then ok "user $user"; else bad "user is '$user', want 65534:65534"; fi
 
 entrypoint=$(docker image inspect -f '{{json .Config.Entrypoint}}' "$ref")
-[[ $entrypoint == "[\"/$name\"]" ]] && ok "entrypoint $entrypoint" || bad "entrypoint is $entrypoint, want [\"/$name\"]"
+want_ep="[\"/$name\"]"
+if [[ $entrypoint == "$want_ep" ]]; then ok "entrypoint $entrypoint"; else bad "entrypoint is $entrypoint, want $want_ep"; fi
 
 # The saved image: exactly one layer that holds exactly one file, the binary.
 tmp=$(mktemp -d)
@@ -47,9 +48,10 @@ else
   bad "${#layers[@]} layers, want 1"
 fi
 
-# Run it the way the restricted pod does: uid 65534, no capabilities, read-only root, the ping
-# sysctl. --network none: the check sends nothing anywhere.
-if out=$(docker run --rm --network none --user 65534 --cap-drop ALL --read-only \
+# Run it the way the restricted pod does: uid and gid 65534, no capabilities, read-only root,
+# the ping sysctl. The gid must be given: `--user 65534` alone runs with gid 0 in an image
+# without /etc/passwd, and then the sysctl does not cover it. --network none: nothing is sent.
+if out=$(docker run --rm --network none --user 65534:65534 --cap-drop ALL --read-only \
   --security-opt no-new-privileges --sysctl net.ipv4.ping_group_range="65534 65534" \
   "$ref" --version 2>&1); then
   want="${ref##*:}"

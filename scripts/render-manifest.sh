@@ -21,6 +21,7 @@ if ! [[ $version =~ ^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$ ]]; then
 fi
 
 out=$(sed -e "s|\${IMAGE}|$image|g" -e "s|\${VERSION}|$version|g" "$file")
+# shellcheck disable=SC2016 # a literal ${ is what is searched for
 if grep -v '^ *#' <<<"$out" | grep -q '\${'; then
   echo "render-manifest: $file has a placeholder other than \${IMAGE} and \${VERSION}" >&2
   exit 1
