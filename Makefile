@@ -8,7 +8,7 @@ VERSION ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 MUSL_TARGET := x86_64-unknown-linux-musl
 CARGO ?= cargo
 
-.PHONY: help setup build test lint unit e2e demo image push deploy bench clean
+.PHONY: help setup build test lint unit e2e demo image push deploy manifests bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | awk -F'\t' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -28,6 +28,21 @@ test: setup lint ## The test command: unit, integration and end-to-end tests (ro
 
 bench: setup ## Benchmarks against fping (see BENCHMARKS.md); needs root
 	scripts/bench-ping.sh
+
+image: setup ## Build the static musl binary and the FROM-scratch image IMAGE:VERSION, then check it
+	scripts/build-image.sh $(IMAGE) $(VERSION)
+	scripts/check-image.sh $(IMAGE):$(VERSION)
+
+push: ## Push IMAGE:VERSION to REGISTRY (after make image)
+	docker push $(IMAGE):$(VERSION)
+
+deploy: ## Render k8s.yml with IMAGE:VERSION and kubectl apply it (kube-system)
+	@mkdir -p target/manifests
+	scripts/render-manifest.sh $(IMAGE) $(VERSION) > target/manifests/k8s.deploy.yml
+	kubectl apply -f target/manifests/k8s.deploy.yml
+
+manifests: ## Check k8s.yml and podmonitor.yml: yamllint, Kubernetes schemas, restricted profile, checkov
+	scripts/check-manifests.sh
 
 clean: ## Remove build output
 	$(CARGO) clean

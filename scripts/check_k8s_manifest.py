@@ -1,0 +1,150 @@
+"""Checks what the schemas and checkov do not: the Pod Security Standard "restricted" profile
+(as the PodSecurity admission controller of Kubernetes 1.25+ enforces it) and the promises the
+agent depends on (ICMP by sysctl, downward-API env, probes, metrics port, scrape annotations).
+
+Usage: check_k8s_manifest.py RENDERED_K8S_YML PODMONITOR_YML; prints one line per problem and
+exits 1 if there is any.
+"""
+
+import sys
+
+import yaml
+
+SAFE_SYSCTLS = {
+    "kernel.shm_rmid_forced", "net.ipv4.ip_local_port_range", "net.ipv4.ip_unprivileged_port_start",
+    "net.ipv4.tcp_syncookies", "net.ipv4.ping_group_range", "net.ipv4.ip_local_reserved_ports",
+    "net.ipv4.tcp_keepalive_time", "net.ipv4.tcp_fin_timeout", "net.ipv4.tcp_keepalive_intvl",
+    "net.ipv4.tcp_keepalive_probes",
+}
+RESTRICTED_VOLUMES = {
+    "configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim",
+    "projected", "secret",
+}
+
+
+def restricted_problems(pod):
+    """Pod Security Standard "restricted" (latest) violations of one pod spec."""
+    p = []
+    psc = pod.get("securityContext") or {}
+    for key in ("hostNetwork", "hostPID", "hostIPC"):
+        if pod.get(key):
+            p.append(f"{key} must be unset or false")
+    for s in psc.get("sysctls") or []:
+        if s.get("name") not in SAFE_SYSCTLS:
+            p.append(f"sysctl {s.get('name')} is not in the safe set")
+    for v in pod.get("volumes") or []:
+        kinds = set(v) - {"name"}
+        if not kinds <= RESTRICTED_VOLUMES:
+            p.append(f"volume {v.get('name')} type {sorted(kinds)} not allowed")
+    pod_seccomp = (psc.get("seccompProfile") or {}).get("type")
+    containers = (pod.get("initContainers") or []) + pod.get("containers", [])
+    for c in containers:
+        n = c.get("name")
+        sc = c.get("securityContext") or {}
+        if sc.get("privileged"):
+            p.append(f"{n}: privileged")
+        if sc.get("allowPrivilegeEscalation") is not False:
+            p.append(f"{n}: allowPrivilegeEscalation must be false")
+        caps = sc.get("capabilities") or {}
+        if "ALL" not in (caps.get("drop") or []):
+            p.append(f"{n}: capabilities must drop ALL")
+        if set(caps.get("add") or []) - {"NET_BIND_SERVICE"}:
+            p.append(f"{n}: capabilities may add only NET_BIND_SERVICE")
+        if sc.get("runAsNonRoot", psc.get("runAsNonRoot")) is not True:
+            p.append(f"{n}: runAsNonRoot must be true")
+        if sc.get("runAsUser", psc.get("runAsUser")) == 0:
+            p.append(f"{n}: runAsUser must not be 0")
+        seccomp = (sc.get("seccompProfile") or {}).get("type") or pod_seccomp
+        if seccomp not in ("RuntimeDefault", "Localhost"):
+            p.append(f"{n}: seccompProfile must be RuntimeDefault or Localhost")
+        for port in c.get("ports") or []:
+            if port.get("hostPort"):
+                p.append(f"{n}: hostPort {port['hostPort']}")
+    return p
+
+
+def agent_problems(ds):
+    """Promises of the DaemonSet that the agent and its users rely on."""
+    p = []
+    meta = ds["metadata"]
+    tmpl = ds["spec"]["template"]
+    pod = tmpl["spec"]
+    for key in ("name", "component", "part-of", "version"):
+        for where, m in (("DaemonSet", meta), ("pod", tmpl["metadata"])):
+            if f"app.kubernetes.io/{key}" not in (m.get("labels") or {}):
+                p.append(f"{where} lacks label app.kubernetes.io/{key}")
+    if meta.get("namespace") != "kube-system":
+        p.append("DaemonSet must be in kube-system")
+    ann = tmpl["metadata"].get("annotations") or {}
+    want = {"prometheus.io/scrape": "true", "prometheus.io/port": "8123",
+            "prometheus.io/path": "/prometheus.report"}
+    for k, v in want.items():
+        if ann.get(k) != v:
+            p.append(f"pod annotation {k} must be {v!r}")
+    sysctls = {s["name"]: s["value"] for s in (pod.get("securityContext") or {}).get("sysctls") or []}
+    gid = (pod.get("securityContext") or {}).get("runAsGroup")
+    rng = sysctls.get("net.ipv4.ping_group_range", "").split()
+    if len(rng) != 2 or not all(x.isdigit() for x in rng) or not isinstance(gid, int) \
+            or not int(rng[0]) <= gid <= int(rng[1]):
+        p.append("net.ipv4.ping_group_range must include the pod's runAsGroup (ICMP without NET_RAW)")
+    if pod.get("hostNetwork"):
+        p.append("hostNetwork: the ping sysctl is not allowed there")
+    if not any(t.get("operator") == "Exists" and not t.get("key") for t in pod.get("tolerations") or []):
+        keys = {t.get("key") for t in pod.get("tolerations") or []}
+        for k in ("node-role.kubernetes.io/control-plane", "node-role.kubernetes.io/master"):
+            if k not in keys:
+                p.append(f"no toleration for {k}")
+    c = pod["containers"][0]
+    env = {e["name"]: e.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") for e in c.get("env") or []}
+    for name, path in (("NODE_NAME", "spec.nodeName"), ("POD_NAME", "metadata.name"),
+                       ("POD_NAMESPACE", "metadata.namespace"), ("POD_IP", "status.podIP")):
+        if env.get(name) != path:
+            p.append(f"env {name} must come from {path}")
+    if not any(pt.get("name") == "metrics" and pt.get("containerPort") == 8123 for pt in c.get("ports") or []):
+        p.append("container port metrics (8123) missing")
+    for probe, path in (("livenessProbe", "/livez"), ("readinessProbe", "/readyz")):
+        g = (c.get(probe) or {}).get("httpGet") or {}
+        if g.get("path") != path or g.get("port") not in ("metrics", 8123):
+            p.append(f"{probe} must GET {path} on port metrics")
+    if not (c.get("securityContext") or {}).get("readOnlyRootFilesystem"):
+        p.append("readOnlyRootFilesystem must be true")
+    ru = ds["spec"].get("updateStrategy", {})
+    if ru.get("type") != "RollingUpdate" or "maxUnavailable" not in (ru.get("rollingUpdate") or {}):
+        p.append("updateStrategy must be RollingUpdate with maxUnavailable")
+    return p
+
+
+def podmonitor_problems(pm):
+    p = []
+    if pm.get("apiVersion") != "monitoring.coreos.com/v1" or pm.get("kind") != "PodMonitor":
+        p.append("podmonitor.yml: not a monitoring.coreos.com/v1 PodMonitor")
+        return p
+    eps = pm["spec"].get("podMetricsEndpoints") or [{}]
+    if eps[0].get("port") != "metrics" or eps[0].get("path") != "/prometheus.report":
+        p.append("podmonitor.yml: endpoint must be port metrics, path /prometheus.report")
+    return p
+
+
+def main():
+    with open(sys.argv[1]) as f:
+        docs = [d for d in yaml.safe_load_all(f) if d]
+    with open(sys.argv[2]) as f:
+        pms = [d for d in yaml.safe_load_all(f) if d]
+    problems = []
+    dss = [d for d in docs if d.get("kind") == "DaemonSet"]
+    if len(dss) != 1:
+        problems.append(f"want one DaemonSet, found {len(dss)}")
+    for ds in dss:
+        problems += [f"restricted: {x}" for x in restricted_problems(ds["spec"]["template"]["spec"])]
+        problems += agent_problems(ds)
+    if len(pms) != 1:
+        problems.append("podmonitor.yml: want one document")
+    for pm in pms:
+        problems += podmonitor_problems(pm)
+    for x in problems:
+        print(f"check-manifests: {x}")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
