@@ -11,7 +11,7 @@ CARGO ?= cargo
 .PHONY: help setup build test lint unit e2e demo image push deploy manifests bench clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | awk -F'\t' '{printf "  %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | awk -F'\t' '{printf "  %-10s %s\n", $$1, $$2}'
 
 setup: ## Install what building and testing need (rustup musl target, Debian packages); idempotent
 	@scripts/setup.sh
@@ -23,7 +23,7 @@ lint: setup ## rustfmt check and clippy with -D warnings
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
-test: setup lint ## The test command: unit, integration and end-to-end tests (root for the network ones)
+test: setup lint manifests ## The test command: unit, integration and end-to-end tests (root for the network ones)
 	$(CARGO) test --workspace --locked
 
 bench: setup ## Benchmarks against fping (see BENCHMARKS.md); needs root
