@@ -6,7 +6,9 @@
 
 pub mod app;
 pub mod cli;
+pub mod dns;
 pub mod duration;
 pub mod icmp;
 pub mod kube;
+pub mod metrics;
 pub mod report;
