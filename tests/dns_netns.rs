@@ -8,7 +8,7 @@ mod common;
 
 use common::{need_root, veth, Netns};
 use k8s_network_test_daemonset::dns::{self, DnsError, QType};
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -298,6 +298,56 @@ fn dead_and_silent_instances_fail() {
     assert!(start.elapsed() < Duration::from_secs(30), "sanity bound");
 }
 
+/// A hand-made server on `.53` that answers each query three times: first from another address
+/// (`.54`), then with another ID, then properly. Only the last may be taken as the answer.
+#[test]
+fn replies_from_other_sources_or_ids_are_ignored() {
+    if !need_root("replies_from_other_sources_or_ids_are_ignored") {
+        return;
+    }
+    let lab = Lab::new("sp", 38);
+    let (real, other) = (lab.server_addr(53), lab.server_addr(54));
+    let answer = |host: u8| -> [u8; 4] { [198, 18, lab.net, host] };
+    let (good, spoofed, wrong_id) = (answer(10), answer(66), answer(67));
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            lab.server.run(move || {
+                let sock = UdpSocket::bind(real).expect("bind .53");
+                let side = UdpSocket::bind(other).expect("bind .54");
+                sock.set_read_timeout(Some(Duration::from_secs(20)))
+                    .unwrap();
+                ready_tx.send(()).unwrap();
+                let mut buf = [0u8; 512];
+                let (n, client) = sock.recv_from(&mut buf).expect("a query arrives");
+                let query = &buf[..n];
+                side.send_to(&reply(query, spoofed, 0), client).unwrap();
+                sock.send_to(&reply(query, wrong_id, 1), client).unwrap();
+                sock.send_to(&reply(query, good, 0), client).unwrap();
+            })
+        });
+        ready_rx.recv().expect("server ready");
+        let got = lab.query(
+            real,
+            &format!("kube-dns.kube-system.svc.{DOMAIN}."),
+            QType::A,
+        );
+        assert_eq!(got, Ok(vec![lab.addr(10)]));
+    });
+}
+
+/// A reply to `query` with one A record; `id_delta` makes its ID differ from the query's.
+fn reply(query: &[u8], addr: [u8; 4], id_delta: u16) -> Vec<u8> {
+    let mut r = query.to_vec();
+    let id = u16::from_be_bytes([r[0], r[1]]).wrapping_add(id_delta);
+    r[0..2].copy_from_slice(&id.to_be_bytes());
+    r[2] |= 0x80; // QR
+    r[7] = 1; // ANCOUNT
+    r.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 30, 0, 4]);
+    r.extend_from_slice(&addr);
+    r
+}
+
 /// Runs this test binary's `test` inside `ns` with `ip netns exec`, so that it sees the
 /// namespace's /etc/netns/<ns>/resolv.conf as /etc/resolv.conf; panics with its output if it
 /// fails.
@@ -390,12 +440,13 @@ fn system_resolver_child() {
                 dns::nameservers(&conf),
                 vec![format!("198.18.{net}.10").parse::<IpAddr>().unwrap()]
             );
-            let kube_dns = dns::system_forward(&format!("kube-dns.kube-system.svc.{domain}."), t);
+            let [kube_dns_name, api_name] = dns::forward_names(&domain);
+            let kube_dns = dns::system_forward(&kube_dns_name, t);
             assert_eq!(
                 kube_dns,
                 Ok(vec![format!("198.18.{net}.10").parse().unwrap()])
             );
-            let api = dns::system_forward(&format!("kubernetes.default.svc.{domain}."), t);
+            let api = dns::system_forward(&api_name, t);
             assert_eq!(api, Ok(vec![format!("198.18.{net}.11").parse().unwrap()]));
             let svc_ptr = dns::system_reverse(format!("198.18.{net}.10").parse().unwrap(), t);
             assert_eq!(svc_ptr, Ok(format!("kube-dns.kube-system.svc.{domain}")));

@@ -14,9 +14,9 @@ use std::fmt;
 use std::time::Duration;
 
 pub use query::query;
-pub use resolv::{cluster_domain, nameservers};
+pub use resolv::{cluster_domain, forward_names, nameservers};
 pub use system::{system_forward, system_reverse, MAX_STUCK_LOOKUPS};
-pub use wire::{decode_response, encode_query, reverse_name};
+pub use wire::{decode_response, encode_query, is_reply_to, reverse_name};
 
 /// The record types the checks ask for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

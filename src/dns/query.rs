@@ -70,7 +70,7 @@ pub fn query(
 
 fn unreachable(e: std::io::Error) -> DnsError {
     let why = match e.kind() {
-        ErrorKind::ConnectionRefused => "port 53 closed".to_string(),
+        ErrorKind::ConnectionRefused => "port closed".to_string(),
         ErrorKind::HostUnreachable => "host unreachable".to_string(),
         ErrorKind::NetworkUnreachable => "network unreachable".to_string(),
         _ => e.to_string().to_lowercase(),

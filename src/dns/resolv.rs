@@ -24,6 +24,17 @@ pub fn cluster_domain(resolv_conf: &str) -> Option<String> {
     })
 }
 
+/// The absolute names the forward checks look up in `domain`: the DNS service itself and the
+/// API server's service, which exist in every cluster. The trailing dot keeps `ndots:5` search
+/// expansion (and musl's handling of it) out of the way.
+pub fn forward_names(domain: &str) -> [String; 2] {
+    let domain = domain.trim_end_matches('.');
+    [
+        format!("kube-dns.kube-system.svc.{domain}."),
+        format!("kubernetes.default.svc.{domain}."),
+    ]
+}
+
 /// The `nameserver` addresses, in order (entries that are not IP addresses are skipped;
 /// a scoped IPv6 `fe80::1%eth0` is read without its scope).
 pub fn nameservers(resolv_conf: &str) -> Vec<IpAddr> {
@@ -79,6 +90,16 @@ mod tests {
             cluster_domain("search svc.Cluster.Local.\n").as_deref(),
             Some("cluster.local")
         );
+    }
+
+    #[test]
+    fn forward_names_are_absolute() {
+        let want = [
+            "kube-dns.kube-system.svc.cluster.tst.local.",
+            "kubernetes.default.svc.cluster.tst.local.",
+        ];
+        assert_eq!(forward_names("cluster.tst.local"), want);
+        assert_eq!(forward_names("cluster.tst.local."), want);
     }
 
     #[test]
