@@ -18,6 +18,9 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// goldpinger and Cilium's health metrics too costly on large clusters.
 pub const MAX_TARGET_SERIES: usize = 2000;
 
+/// Distinct `reason` labels of `networktest_api_errors_total` before the rest become `other`.
+pub const MAX_API_ERROR_REASONS: usize = 32;
+
 /// Upper bounds of the RTT histogram buckets, in seconds: ICMP and DNS inside a cluster take
 /// from well under a millisecond (same node) to tens of milliseconds (across zones); above a
 /// second something is wrong.
@@ -134,7 +137,16 @@ impl Totals {
 
     /// Counts a failed Kubernetes API request; `reason` is a short fixed word such as
     /// `timeout`, `status-403`, `decode` (keep it low-cardinality: it becomes a label).
+    /// Past [`MAX_API_ERROR_REASONS`] distinct reasons, new ones count as `other`, so a bug
+    /// that puts variable text in `reason` cannot grow the scrape without limit.
     pub fn api_error(&mut self, reason: &str) {
+        let reason = if self.api_errors.contains_key(reason)
+            || self.api_errors.len() < MAX_API_ERROR_REASONS
+        {
+            reason
+        } else {
+            "other"
+        };
         *self.api_errors.entry(reason.to_string()).or_default() += 1;
     }
 
@@ -647,6 +659,20 @@ mod tests {
         assert!(text.contains("networktest_api_errors_total{reason=\"status-403\"} 1\n"));
         assert!(text.contains("networktest_last_round_timestamp_seconds 1700000000.5\n"));
         assert!(text.contains("networktest_round_duration_seconds 1.25\n"));
+    }
+
+    #[test]
+    fn api_error_reasons_are_bounded() {
+        let mut totals = Totals::new();
+        for i in 0..100 {
+            totals.api_error(&format!("reason-{i}"));
+        }
+        totals.api_error("reason-0");
+        let text = render(None, &totals, &info());
+        let lines = lines_of(&text, "networktest_api_errors_total{");
+        assert_eq!(lines.len(), MAX_API_ERROR_REASONS + 1);
+        assert!(text.contains("networktest_api_errors_total{reason=\"other\"} 68\n"));
+        assert!(text.contains("networktest_api_errors_total{reason=\"reason-0\"} 2\n"));
     }
 
     #[test]
