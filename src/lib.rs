@@ -4,13 +4,18 @@
 //! The binary in `main.rs` is a thin shell; everything it does lives in these modules so that
 //! tests reach the logic without going through the command line.
 
+pub mod agent;
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod dns;
 pub mod duration;
 pub mod icmp;
 pub mod kube;
+pub mod metrics;
 pub mod plan;
 pub mod report;
+pub mod round;
+pub mod server;
 pub mod table;
 pub mod timefmt;

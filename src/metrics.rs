@@ -1,0 +1,686 @@
+//! The Prometheus view of the rounds: text format 0.0.4, formatted by hand (no client crate).
+//!
+//! [`Totals`] holds what accumulates across rounds (counters, the RTT histogram); [`render`]
+//! turns the last [`RoundReport`] plus the totals into the scrape body. Values that only the
+//! last round knows are absent until a round has completed, so nothing stale or invented is
+//! ever exported. Rendering is pure, so tests check it without a server.
+
+use crate::report::{CheckKind, RoundReport};
+use std::collections::{BTreeMap, HashSet};
+use std::fmt::Write as _;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The `Content-Type` of a scrape response.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Default cap on per-target series of passing targets (failing targets are always shown):
+/// per-target series grow with the cluster on every agent, N^2 overall, which is what made
+/// goldpinger and Cilium's health metrics too costly on large clusters.
+pub const MAX_TARGET_SERIES: usize = 2000;
+
+/// Distinct `reason` labels of `networktest_api_errors_total` before the rest become `other`.
+pub const MAX_API_ERROR_REASONS: usize = 32;
+
+/// Upper bounds of the RTT histogram buckets, in seconds: ICMP and DNS inside a cluster take
+/// from well under a millisecond (same node) to tens of milliseconds (across zones); above a
+/// second something is wrong.
+pub const RTT_BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5,
+];
+
+/// The kinds that measure a round-trip time, and so have an RTT histogram.
+const RTT_KINDS: [CheckKind; 5] = [
+    CheckKind::PodPing,
+    CheckKind::HostPing,
+    CheckKind::DnsService,
+    CheckKind::DnsInstance,
+    CheckKind::DnsReverse,
+];
+
+/// Who is exporting: lets users join the series of one agent with its node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentInfo {
+    pub version: String,
+    pub node: String,
+    pub pod: String,
+}
+
+/// A cumulative histogram of RTTs for one kind of check.
+#[derive(Debug, Clone, PartialEq)]
+struct Histogram {
+    /// Observations per bucket, not cumulative; the last slot is above the largest bound.
+    counts: [u64; RTT_BUCKETS.len() + 1],
+    sum: f64,
+}
+
+impl Default for Histogram {
+    fn default() -> Self {
+        Histogram {
+            counts: [0; RTT_BUCKETS.len() + 1],
+            sum: 0.0,
+        }
+    }
+}
+
+impl Histogram {
+    fn observe(&mut self, seconds: f64) {
+        let slot = RTT_BUCKETS
+            .iter()
+            .position(|&le| seconds <= le)
+            .unwrap_or(RTT_BUCKETS.len());
+        self.counts[slot] += 1;
+        self.sum += seconds;
+    }
+
+    fn count(&self) -> u64 {
+        self.counts.iter().sum()
+    }
+}
+
+/// What accumulates across rounds. The agent keeps one, calls [`Totals::record`] after each
+/// round and [`Totals::api_error`] on each failed API request, and passes it to [`render`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Totals {
+    /// Cap on per-target series of passing targets; see [`MAX_TARGET_SERIES`].
+    pub max_target_series: usize,
+    rounds: u64,
+    checks: BTreeMap<CheckKind, u64>,
+    failures: BTreeMap<CheckKind, u64>,
+    rtt: BTreeMap<CheckKind, Histogram>,
+    api_errors: BTreeMap<String, u64>,
+    /// When the last recorded round ended, in seconds since the Unix epoch.
+    last_round_end: Option<f64>,
+}
+
+impl Default for Totals {
+    fn default() -> Self {
+        Totals {
+            max_target_series: MAX_TARGET_SERIES,
+            rounds: 0,
+            checks: CheckKind::ALL.iter().map(|&k| (k, 0)).collect(),
+            failures: CheckKind::ALL.iter().map(|&k| (k, 0)).collect(),
+            rtt: RTT_KINDS
+                .iter()
+                .map(|&k| (k, Histogram::default()))
+                .collect(),
+            api_errors: BTreeMap::new(),
+            last_round_end: None,
+        }
+    }
+}
+
+impl Totals {
+    /// Totals with every counter at zero and the default per-target cap.
+    pub fn new() -> Totals {
+        Totals::default()
+    }
+
+    /// Adds a completed round, ending now.
+    pub fn record(&mut self, report: &RoundReport) {
+        self.record_at(report, SystemTime::now());
+    }
+
+    /// Adds a completed round that ended at `end` (tests pass a fixed time).
+    pub fn record_at(&mut self, report: &RoundReport, end: SystemTime) {
+        self.rounds += 1;
+        for check in &report.checks {
+            *self.checks.entry(check.kind).or_default() += 1;
+            if !check.ok {
+                *self.failures.entry(check.kind).or_default() += 1;
+            }
+            if let (true, Some(rtt)) = (check.ok, valid_rtt(check.rtt_seconds)) {
+                self.rtt.entry(check.kind).or_default().observe(rtt);
+            }
+        }
+        self.last_round_end = end.duration_since(UNIX_EPOCH).ok().map(|d| d.as_secs_f64());
+    }
+
+    /// Counts a failed Kubernetes API request; `reason` is a short fixed word such as
+    /// `timeout`, `status-403`, `decode` (keep it low-cardinality: it becomes a label).
+    /// Past [`MAX_API_ERROR_REASONS`] distinct reasons, new ones count as `other`, so a bug
+    /// that puts variable text in `reason` cannot grow the scrape without limit.
+    pub fn api_error(&mut self, reason: &str) {
+        let reason = if self.api_errors.contains_key(reason)
+            || self.api_errors.len() < MAX_API_ERROR_REASONS
+        {
+            reason
+        } else {
+            "other"
+        };
+        *self.api_errors.entry(reason.to_string()).or_default() += 1;
+    }
+
+    /// Rounds recorded so far.
+    pub fn rounds(&self) -> u64 {
+        self.rounds
+    }
+}
+
+/// An RTT worth exporting: finite and not negative (a bad value is dropped, not shown).
+fn valid_rtt(rtt: Option<f64>) -> Option<f64> {
+    rtt.filter(|r| r.is_finite() && *r >= 0.0)
+}
+
+/// Renders the scrape body: the last completed round (if any), the totals and the agent info.
+pub fn render(last: Option<&RoundReport>, totals: &Totals, info: &AgentInfo) -> String {
+    let mut out = Out::default();
+
+    out.family(
+        "networktest_build_info",
+        "gauge",
+        "Always 1; the version of the agent in a label.",
+    );
+    out.sample("networktest_build_info", &[("version", &info.version)], 1.0);
+    out.family(
+        "networktest_agent_info",
+        "gauge",
+        "Always 1; the node and pod of this agent, to join other series by source node.",
+    );
+    out.sample(
+        "networktest_agent_info",
+        &[("node", &info.node), ("pod", &info.pod)],
+        1.0,
+    );
+
+    out.family(
+        "networktest_rounds_total",
+        "counter",
+        "Rounds of checks completed since the agent started.",
+    );
+    out.sample("networktest_rounds_total", &[], totals.rounds as f64);
+    out.family(
+        "networktest_checks_total",
+        "counter",
+        "Checks made since the agent started, by kind.",
+    );
+    for (kind, n) in &totals.checks {
+        out.sample(
+            "networktest_checks_total",
+            &[("kind", kind.as_str())],
+            *n as f64,
+        );
+    }
+    out.family(
+        "networktest_check_failures_total",
+        "counter",
+        "Checks failed since the agent started, by kind.",
+    );
+    for (kind, n) in &totals.failures {
+        out.sample(
+            "networktest_check_failures_total",
+            &[("kind", kind.as_str())],
+            *n as f64,
+        );
+    }
+    if !totals.api_errors.is_empty() {
+        out.family(
+            "networktest_api_errors_total",
+            "counter",
+            "Failed Kubernetes API requests since the agent started, by reason.",
+        );
+        for (reason, n) in &totals.api_errors {
+            out.sample(
+                "networktest_api_errors_total",
+                &[("reason", reason)],
+                *n as f64,
+            );
+        }
+    }
+
+    out.family(
+        "networktest_rtt_seconds",
+        "histogram",
+        "Round-trip times of successful checks since the agent started, by kind.",
+    );
+    for (kind, h) in &totals.rtt {
+        let k = kind.as_str();
+        let mut cumulative = 0;
+        for (i, le) in RTT_BUCKETS.iter().enumerate() {
+            cumulative += h.counts[i];
+            out.sample(
+                "networktest_rtt_seconds_bucket",
+                &[("kind", k), ("le", &fmt_f64(*le))],
+                cumulative as f64,
+            );
+        }
+        let count = h.count();
+        out.sample(
+            "networktest_rtt_seconds_bucket",
+            &[("kind", k), ("le", "+Inf")],
+            count as f64,
+        );
+        out.sample("networktest_rtt_seconds_sum", &[("kind", k)], h.sum);
+        out.sample(
+            "networktest_rtt_seconds_count",
+            &[("kind", k)],
+            count as f64,
+        );
+    }
+
+    if let Some(end) = totals.last_round_end {
+        out.family(
+            "networktest_last_round_timestamp_seconds",
+            "gauge",
+            "When the last round completed, in seconds since the Unix epoch.",
+        );
+        out.sample("networktest_last_round_timestamp_seconds", &[], end);
+    }
+
+    if let Some(report) = last {
+        render_last_round(&mut out, report, totals.max_target_series);
+    }
+    out.text
+}
+
+/// The series only the last round knows; absent before the first round.
+fn render_last_round(out: &mut Out, report: &RoundReport, max_target_series: usize) {
+    let failed = report.checks.iter().filter(|c| !c.ok).count();
+    // Kept from the original script because dashboards use `sum(networktest_total_error_count)`.
+    // Typed `untyped`, as the script served it: as a gauge its `_count` suffix is a lint error
+    // (the suffix is reserved for histograms and summaries); `networktest_last_round_failed_checks`
+    // is the well-named gauge with the same information by kind.
+    out.family(
+        "networktest_total_error_count",
+        "untyped",
+        "Failed checks in the last round (kept from the original script: sum() it across agents).",
+    );
+    out.sample("networktest_total_error_count", &[], failed as f64);
+
+    out.family(
+        "networktest_round_duration_seconds",
+        "gauge",
+        "How long the last round took.",
+    );
+    let duration = Some(report.duration_seconds).filter(|d| d.is_finite() && *d >= 0.0);
+    out.sample(
+        "networktest_round_duration_seconds",
+        &[],
+        duration.unwrap_or(f64::NAN),
+    );
+
+    let mut made: BTreeMap<CheckKind, usize> = CheckKind::ALL.iter().map(|&k| (k, 0)).collect();
+    let mut failed_by_kind = made.clone();
+    for check in &report.checks {
+        *made.entry(check.kind).or_default() += 1;
+        if !check.ok {
+            *failed_by_kind.entry(check.kind).or_default() += 1;
+        }
+    }
+    out.family(
+        "networktest_last_round_checks",
+        "gauge",
+        "Checks made in the last round, by kind.",
+    );
+    for (kind, n) in &made {
+        out.sample(
+            "networktest_last_round_checks",
+            &[("kind", kind.as_str())],
+            *n as f64,
+        );
+    }
+    out.family(
+        "networktest_last_round_failed_checks",
+        "gauge",
+        "Checks failed in the last round, by kind.",
+    );
+    for (kind, n) in &failed_by_kind {
+        out.sample(
+            "networktest_last_round_failed_checks",
+            &[("kind", kind.as_str())],
+            *n as f64,
+        );
+    }
+
+    out.family(
+        "networktest_nodes_without_agent",
+        "gauge",
+        "Nodes with no running agent in the last round: nothing on them reports.",
+    );
+    let without = report
+        .checks
+        .iter()
+        .filter(|c| c.kind == CheckKind::NodeWithoutAgent && !c.ok)
+        .count();
+    out.sample("networktest_nodes_without_agent", &[], without as f64);
+
+    let shown = select_targets(report, max_target_series);
+    out.family(
+        "networktest_target_series_omitted",
+        "gauge",
+        "Passing targets of the last round left out of the per-target series by the cap.",
+    );
+    out.sample(
+        "networktest_target_series_omitted",
+        &[],
+        (report.checks.len() - shown.len()) as f64,
+    );
+    out.family(
+        "networktest_target_up",
+        "gauge",
+        "1 if the check of this target passed in the last round, 0 if it failed.",
+    );
+    for &i in &shown {
+        let c = &report.checks[i];
+        out.sample(
+            "networktest_target_up",
+            &target_labels(c),
+            if c.ok { 1.0 } else { 0.0 },
+        );
+    }
+    out.family(
+        "networktest_target_rtt_seconds",
+        "gauge",
+        "Round-trip time of this target's passing check in the last round.",
+    );
+    for &i in &shown {
+        let c = &report.checks[i];
+        if let (true, Some(rtt)) = (c.ok, valid_rtt(c.rtt_seconds)) {
+            out.sample("networktest_target_rtt_seconds", &target_labels(c), rtt);
+        }
+    }
+}
+
+fn target_labels(c: &crate::report::Check) -> [(&str, &str); 4] {
+    [
+        ("kind", c.kind.as_str()),
+        ("target_node", &c.target_node),
+        ("target", &c.target),
+        ("address", &c.address),
+    ]
+}
+
+/// Indexes of the checks that get per-target series: every failing one, and passing ones in
+/// report order while the total stays under `max`. A check repeating an earlier one's key is
+/// left out (two samples with the same labels would be an invalid scrape).
+fn select_targets(report: &RoundReport, max: usize) -> Vec<usize> {
+    let mut seen = HashSet::new();
+    let unique: Vec<usize> = (0..report.checks.len())
+        .filter(|&i| seen.insert(report.checks[i].key()))
+        .collect();
+    let failing = unique.iter().filter(|&&i| !report.checks[i].ok).count();
+    let mut room = max.saturating_sub(failing);
+    unique
+        .into_iter()
+        .filter(|&i| {
+            if !report.checks[i].ok {
+                return true;
+            }
+            if room == 0 {
+                return false;
+            }
+            room -= 1;
+            true
+        })
+        .collect()
+}
+
+/// The text being built.
+#[derive(Default)]
+struct Out {
+    text: String,
+}
+
+impl Out {
+    fn family(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(self.text, "# HELP {name} {}", escape_help(help));
+        let _ = writeln!(self.text, "# TYPE {name} {kind}");
+    }
+
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
+        self.text.push_str(name);
+        if !labels.is_empty() {
+            self.text.push('{');
+            for (i, (k, v)) in labels.iter().enumerate() {
+                if i > 0 {
+                    self.text.push(',');
+                }
+                let _ = write!(self.text, "{k}=\"{}\"", escape_label(v));
+            }
+            self.text.push('}');
+        }
+        let _ = writeln!(self.text, " {}", fmt_f64(value));
+    }
+}
+
+/// Escapes a label value: backslash, double quote and newline (the three the format names).
+pub fn escape_label(value: &str) -> String {
+    let mut s = String::with_capacity(value.len());
+    for ch in value.chars() {
+        match ch {
+            '\\' => s.push_str("\\\\"),
+            '"' => s.push_str("\\\""),
+            '\n' => s.push_str("\\n"),
+            c => s.push(c),
+        }
+    }
+    s
+}
+
+/// Escapes HELP text: backslash and newline.
+fn escape_help(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('\n', "\\n")
+}
+
+/// A sample value as the format spells it (`+Inf`, `-Inf`, `NaN`, else the shortest decimal).
+fn fmt_f64(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v == f64::INFINITY {
+        "+Inf".into()
+    } else if v == f64::NEG_INFINITY {
+        "-Inf".into()
+    } else {
+        format!("{v}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::Check;
+    use std::time::Duration;
+
+    fn check(kind: CheckKind, target: &str, ok: bool, rtt: Option<f64>) -> Check {
+        Check {
+            kind,
+            target_node: "node-1".into(),
+            target: target.into(),
+            address: "198.18.32.1".into(),
+            ok,
+            rtt_seconds: rtt,
+            error: (!ok).then(|| "timeout".into()),
+            sent: 0,
+            received: 0,
+            answer: String::new(),
+        }
+    }
+
+    fn report(checks: Vec<Check>) -> RoundReport {
+        RoundReport {
+            node: "node-1".into(),
+            pod: "agent-x".into(),
+            started_at: "2026-01-01T00:00:00Z".into(),
+            duration_seconds: 1.25,
+            errors: checks.iter().filter(|c| !c.ok).count(),
+            checks,
+            changes: vec![],
+        }
+    }
+
+    fn info() -> AgentInfo {
+        AgentInfo {
+            version: "0.2.0".into(),
+            node: "node-1".into(),
+            pod: "agent-x".into(),
+        }
+    }
+
+    fn lines_of<'a>(text: &'a str, prefix: &str) -> Vec<&'a str> {
+        text.lines().filter(|l| l.starts_with(prefix)).collect()
+    }
+
+    #[test]
+    fn escapes_label_values() {
+        assert_eq!(escape_label(r#"a"b"#), r#"a\"b"#);
+        assert_eq!(escape_label(r"a\b"), r"a\\b");
+        assert_eq!(escape_label("a\nb"), r"a\nb");
+        assert_eq!(escape_label("\\\"\n"), r#"\\\"\n"#);
+        assert_eq!(escape_label("plain-é"), "plain-é");
+        let r = report(vec![check(
+            CheckKind::PodPing,
+            "we\"ird\\pod\nname",
+            true,
+            Some(0.001),
+        )]);
+        let text = render(Some(&r), &Totals::new(), &info());
+        assert!(text.contains(r#"target="we\"ird\\pod\nname""#), "{text}");
+        assert!(text.lines().all(|l| !l.is_empty()), "no raw newline leaks");
+    }
+
+    #[test]
+    fn help_and_type_once_before_samples() {
+        let mut totals = Totals::new();
+        totals.api_error("timeout");
+        let r = report(vec![check(CheckKind::PodPing, "p", true, Some(0.001))]);
+        totals.record(&r);
+        let text = render(Some(&r), &totals, &info());
+        let mut typed = HashSet::new();
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("# TYPE ") {
+                let name = rest.split(' ').next().unwrap();
+                assert!(typed.insert(name.to_string()), "two TYPE lines for {name}");
+            } else if !line.starts_with('#') {
+                let name = line.split(['{', ' ']).next().unwrap();
+                let family = ["_bucket", "_sum", "_count"]
+                    .iter()
+                    .find_map(|s| name.strip_suffix(s).filter(|f| typed.contains(*f)))
+                    .unwrap_or(name);
+                assert!(typed.contains(family), "sample before TYPE: {line}");
+            }
+        }
+    }
+
+    #[test]
+    fn histogram_buckets_cumulative_and_inf_equals_count() {
+        let mut totals = Totals::new();
+        let rtts = [0.0001, 0.0005, 0.0007, 0.003, 0.2, 3.0, 10.0];
+        let checks = rtts
+            .iter()
+            .enumerate()
+            .map(|(i, r)| check(CheckKind::HostPing, &format!("n{i}"), true, Some(*r)))
+            .chain([
+                check(CheckKind::HostPing, "dead", false, None),
+                check(CheckKind::HostPing, "nan", true, Some(f64::NAN)),
+                check(CheckKind::HostPing, "neg", true, Some(-1.0)),
+            ])
+            .collect();
+        totals.record(&report(checks));
+        let text = render(None, &totals, &info());
+        let buckets: Vec<(f64, f64)> =
+            lines_of(&text, "networktest_rtt_seconds_bucket{kind=\"host-ping\"")
+                .iter()
+                .map(|l| {
+                    let le = l.split("le=\"").nth(1).unwrap().split('"').next().unwrap();
+                    let le = if le == "+Inf" {
+                        f64::INFINITY
+                    } else {
+                        le.parse().unwrap()
+                    };
+                    (le, l.rsplit(' ').next().unwrap().parse().unwrap())
+                })
+                .collect();
+        assert_eq!(buckets.len(), RTT_BUCKETS.len() + 1);
+        assert!(buckets.windows(2).all(|w| w[0].0 < w[1].0), "ascending le");
+        assert!(buckets.windows(2).all(|w| w[0].1 <= w[1].1), "cumulative");
+        assert_eq!(buckets[0], (0.0005, 2.0), "le is inclusive");
+        assert_eq!(buckets.last().unwrap().1, 7.0);
+        assert!(text.contains("networktest_rtt_seconds_count{kind=\"host-ping\"} 7\n"));
+        assert!(text.contains("networktest_rtt_seconds_count{kind=\"pod-ping\"} 0\n"));
+    }
+
+    #[test]
+    fn per_target_series_capped_but_failures_always_shown() {
+        let mut checks: Vec<Check> = (0..10)
+            .map(|i| check(CheckKind::PodPing, &format!("ok{i}"), true, Some(0.001)))
+            .collect();
+        checks.extend((0..4).map(|i| check(CheckKind::PodPing, &format!("bad{i}"), false, None)));
+        checks.push(checks[0].clone()); // a duplicate key is shown once
+        let r = report(checks);
+        let mut totals = Totals::new();
+        totals.max_target_series = 6;
+        let text = render(Some(&r), &totals, &info());
+        let up = lines_of(&text, "networktest_target_up{");
+        assert_eq!(up.len(), 6);
+        assert_eq!(up.iter().filter(|l| l.ends_with(" 0")).count(), 4);
+        assert!(text.contains("networktest_target_series_omitted 9\n"));
+        totals.max_target_series = 2;
+        let text = render(Some(&r), &totals, &info());
+        let up = lines_of(&text, "networktest_target_up{");
+        assert_eq!(up.len(), 4, "failures exceed the cap and are all shown");
+        assert_eq!(lines_of(&text, "networktest_target_rtt_seconds{").len(), 0);
+    }
+
+    #[test]
+    fn before_first_round_no_stale_values() {
+        let text = render(None, &Totals::new(), &info());
+        assert!(text.contains("networktest_build_info{version=\"0.2.0\"} 1\n"));
+        assert!(text.contains("networktest_rounds_total 0\n"));
+        assert!(text.contains("networktest_checks_total{kind=\"dns-instance\"} 0\n"));
+        for absent in [
+            "networktest_total_error_count",
+            "networktest_target_up",
+            "networktest_last_round_timestamp_seconds",
+            "networktest_round_duration_seconds",
+            "networktest_api_errors_total",
+        ] {
+            assert!(!text.contains(absent), "{absent} before the first round");
+        }
+    }
+
+    #[test]
+    fn counters_accumulate_and_timestamp_is_round_end() {
+        let mut totals = Totals::new();
+        let r = report(vec![
+            check(CheckKind::DnsInstance, "coredns-a", true, Some(0.002)),
+            check(CheckKind::DnsInstance, "coredns-b", false, None),
+            check(CheckKind::NodeWithoutAgent, "node-9", false, None),
+        ]);
+        let end = UNIX_EPOCH + Duration::from_millis(1_700_000_000_500);
+        totals.record_at(&r, end);
+        totals.record_at(&r, end);
+        totals.api_error("status-403");
+        let text = render(Some(&r), &totals, &info());
+        assert!(text.contains("networktest_rounds_total 2\n"));
+        assert!(text.contains("networktest_checks_total{kind=\"dns-instance\"} 4\n"));
+        assert!(text.contains("networktest_check_failures_total{kind=\"dns-instance\"} 2\n"));
+        assert!(text.contains("networktest_last_round_failed_checks{kind=\"dns-instance\"} 1\n"));
+        assert!(text.contains("networktest_total_error_count 2\n"));
+        assert!(text.contains("networktest_nodes_without_agent 1\n"));
+        assert!(text.contains("networktest_api_errors_total{reason=\"status-403\"} 1\n"));
+        assert!(text.contains("networktest_last_round_timestamp_seconds 1700000000.5\n"));
+        assert!(text.contains("networktest_round_duration_seconds 1.25\n"));
+    }
+
+    #[test]
+    fn api_error_reasons_are_bounded() {
+        let mut totals = Totals::new();
+        for i in 0..100 {
+            totals.api_error(&format!("reason-{i}"));
+        }
+        totals.api_error("reason-0");
+        let text = render(None, &totals, &info());
+        let lines = lines_of(&text, "networktest_api_errors_total{");
+        assert_eq!(lines.len(), MAX_API_ERROR_REASONS + 1);
+        assert!(text.contains("networktest_api_errors_total{reason=\"other\"} 68\n"));
+        assert!(text.contains("networktest_api_errors_total{reason=\"reason-0\"} 2\n"));
+    }
+
+    #[test]
+    fn special_floats() {
+        assert_eq!(fmt_f64(f64::NAN), "NaN");
+        assert_eq!(fmt_f64(f64::INFINITY), "+Inf");
+        assert_eq!(fmt_f64(0.0005), "0.0005");
+        assert_eq!(fmt_f64(3.0), "3");
+        assert_eq!(escape_help("a\\b\nc"), "a\\\\b\\nc");
+    }
+}
