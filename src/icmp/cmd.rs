@@ -1,7 +1,254 @@
-//! The `ping` subcommand (placeholder until the prober lands).
+//! The `ping` subcommand: the scratch image has no shell and no ping binary, so this is how an
+//! operator checks a path with `kubectl exec`. Exit 0 when every target answered, 1 when some
+//! did not, 2 on usage or socket errors.
 
-/// Runs `ping` with its arguments; returns the exit code.
-pub fn main(_args: Vec<String>) -> i32 {
-    eprintln!("ping: not implemented yet");
-    2
+use std::net::{IpAddr, ToSocketAddrs};
+use std::time::Duration;
+
+use super::{PingResult, ProbeOptions, Prober, SocketKind};
+use crate::cli::{self, Flag, Parsed};
+
+const USAGE: &str = "k8s-network-test-daemonset ping [OPTIONS] TARGET...";
+const ABOUT: &str = "Send ICMP echo requests to every TARGET (IP address or name) at once and print one line per target.";
+
+const FLAGS: &[Flag] = &[
+    Flag {
+        name: "timeout",
+        env: "NETTEST_TIMEOUT",
+        value: Some("DUR"),
+        default: Some("1s"),
+        help: "How long each request waits for its reply",
+    },
+    Flag {
+        name: "count",
+        env: "NETTEST_COUNT",
+        value: Some("N"),
+        default: Some("1"),
+        help: "Echo requests per target (more than one gives loss and min/avg/max)",
+    },
+    Flag {
+        name: "size",
+        env: "NETTEST_SIZE",
+        value: Some("BYTES"),
+        default: Some("56"),
+        help: "Payload bytes per request",
+    },
+    Flag {
+        name: "interval",
+        env: "NETTEST_INTERVAL",
+        value: Some("DUR"),
+        default: Some("100ms"),
+        help: "Gap between requests to the same target when --count > 1",
+    },
+    Flag {
+        name: "socket",
+        env: "NETTEST_ICMP_SOCKET",
+        value: Some("KIND"),
+        default: Some("auto"),
+        help: "auto (ping socket, else raw), dgram, or raw",
+    },
+];
+
+/// Runs `ping` with its arguments (without the subcommand name); returns the exit code.
+pub fn main(args: Vec<String>) -> i32 {
+    let parsed = match cli::parse(FLAGS, args, |k| std::env::var(k).ok()) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("ping: {e}");
+            return 2;
+        }
+    };
+    let args = match parsed {
+        Parsed::Help => {
+            print!("{}", cli::help(USAGE, ABOUT, FLAGS));
+            return 0;
+        }
+        Parsed::Version => {
+            println!("k8s-network-test-daemonset {}", env!("CARGO_PKG_VERSION"));
+            return 0;
+        }
+        Parsed::Run(a) => a,
+    };
+    let (opts, targets) = match options(&args).and_then(|o| Ok((o, resolve(&args.positional)?))) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("ping: {e}");
+            return 2;
+        }
+    };
+    let prober = match Prober::open(&opts) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("ping: {e}");
+            return 2;
+        }
+    };
+    let results = prober.probe(&targets);
+    for r in &results {
+        println!("{}", format_line(r));
+    }
+    if results.iter().all(PingResult::ok) {
+        0
+    } else {
+        1
+    }
+}
+
+/// Builds the probe options from the parsed flags.
+fn options(args: &cli::Args) -> Result<ProbeOptions, String> {
+    let mut o = ProbeOptions::default();
+    if let Some(v) = args.get("timeout") {
+        o.timeout = crate::duration::parse(v).map_err(|e| format!("--timeout: {e}"))?;
+    }
+    if let Some(v) = args.get("interval") {
+        o.interval = crate::duration::parse(v).map_err(|e| format!("--interval: {e}"))?;
+    }
+    if let Some(v) = args.get("count") {
+        o.count = v
+            .trim()
+            .parse()
+            .map_err(|_| format!("--count: invalid number {v:?} (must be 1 to 10000)"))?;
+    }
+    if let Some(v) = args.get("size") {
+        o.size = v
+            .trim()
+            .parse()
+            .map_err(|_| format!("--size: invalid number of bytes {v:?}"))?;
+    }
+    if let Some(v) = args.get("socket") {
+        o.kind = SocketKind::parse(v).map_err(|e| format!("--socket: {e}"))?;
+    }
+    o.validate()?;
+    Ok(o)
+}
+
+/// Turns each argument into an address: IP literals as they are, names through the system
+/// resolver (first address returned).
+fn resolve(args: &[String]) -> Result<Vec<IpAddr>, String> {
+    if args.is_empty() {
+        return Err("no targets (give one or more IP addresses or names; see --help)".into());
+    }
+    args.iter()
+        .map(|a| {
+            if let Ok(ip) = a.parse::<IpAddr>() {
+                return Ok(ip);
+            }
+            (a.as_str(), 0)
+                .to_socket_addrs()
+                .ok()
+                .and_then(|mut it| it.next())
+                .map(|sa| sa.ip())
+                .ok_or_else(|| {
+                    format!(
+                        "cannot resolve target {a:?} (give an IP address or a name that resolves)"
+                    )
+                })
+        })
+        .collect()
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.3}", d.as_secs_f64() * 1000.0)
+}
+
+/// One output line: address, sent/received, RTT (min/avg/max and loss when count > 1), error.
+pub fn format_line(r: &PingResult) -> String {
+    let mut line = format!("{:<39} {}/{} received", r.target, r.received, r.sent);
+    if r.sent > 1 {
+        line.push_str(&format!(", {:.1}% loss", r.loss_ratio() * 100.0));
+    }
+    match (r.rtt_min(), r.rtt_avg(), r.rtt_max()) {
+        (Some(min), Some(avg), Some(max)) if r.sent > 1 => {
+            line.push_str(&format!(
+                ", rtt min/avg/max {}/{}/{} ms",
+                ms(min),
+                ms(avg),
+                ms(max)
+            ));
+        }
+        (Some(min), _, _) => line.push_str(&format!(", rtt {} ms", ms(min))),
+        _ => {}
+    }
+    if let Some(e) = &r.error {
+        line.push_str(&format!(", {e}"));
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<ProbeOptions, String> {
+        match cli::parse(FLAGS, args.iter().map(|s| s.to_string()), |_| None) {
+            Ok(Parsed::Run(a)) => options(&a),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn flags_become_options() {
+        let o = parse(&[
+            "--timeout",
+            "250ms",
+            "--count=3",
+            "--size",
+            "1400",
+            "--socket",
+            "raw",
+        ])
+        .unwrap();
+        assert_eq!(o.timeout, Duration::from_millis(250));
+        assert_eq!((o.count, o.size, o.kind), (3, 1400, SocketKind::Raw));
+        assert_eq!(parse(&[]).unwrap().count, 1);
+    }
+
+    #[test]
+    fn bad_flags_name_the_flag() {
+        assert!(parse(&["--count", "x"]).unwrap_err().starts_with("--count"));
+        assert!(parse(&["--count", "0"]).unwrap_err().contains("count"));
+        assert!(parse(&["--timeout", "soon"])
+            .unwrap_err()
+            .starts_with("--timeout"));
+        assert!(parse(&["--size", "-1"]).unwrap_err().starts_with("--size"));
+        assert!(parse(&["--socket", "tcp"])
+            .unwrap_err()
+            .starts_with("--socket"));
+    }
+
+    #[test]
+    fn targets_resolve_or_explain() {
+        let t = resolve(&["198.18.16.2".into(), "2001:db8:16::2".into()]).unwrap();
+        assert_eq!(t.len(), 2);
+        assert!(resolve(&[]).unwrap_err().contains("no targets"));
+    }
+
+    #[test]
+    fn lines_show_counts_rtts_and_errors() {
+        let ok = PingResult {
+            target: "198.18.16.2".parse().unwrap(),
+            sent: 1,
+            received: 1,
+            rtts: vec![Duration::from_micros(1234)],
+            error: None,
+        };
+        let l = format_line(&ok);
+        assert!(l.starts_with("198.18.16.2 "));
+        assert!(l.ends_with("1/1 received, rtt 1.234 ms"), "{l}");
+        let multi = PingResult {
+            sent: 4,
+            received: 2,
+            rtts: vec![Duration::from_millis(1), Duration::from_millis(3)],
+            ..ok.clone()
+        };
+        assert!(format_line(&multi)
+            .ends_with("2/4 received, 50.0% loss, rtt min/avg/max 1.000/2.000/3.000 ms"));
+        let dead = PingResult {
+            received: 0,
+            rtts: vec![],
+            error: Some("no reply within 1s".into()),
+            ..ok
+        };
+        assert!(format_line(&dead).ends_with("0/1 received, no reply within 1s"));
+    }
 }
