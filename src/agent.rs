@@ -19,7 +19,8 @@ use crate::round::{self, Context};
 use crate::server::{HttpServer, Shared};
 use crate::{dns, table};
 
-const ABOUT: &str = "k8s-network-test-daemonset: checks the Kubernetes cluster network from every node \
+const ABOUT: &str =
+    "k8s-network-test-daemonset: checks the Kubernetes cluster network from every node \
 (ICMP to every agent pod and node, cluster DNS) and serves the results to Prometheus.\n\
 Subcommands: `ping TARGET...` (see `ping --help`).";
 
@@ -41,7 +42,9 @@ pub fn main(argv: Vec<String>) -> i32 {
         Err(e) => return config_error(&e.to_string()),
     };
     if let Some(extra) = args.positional.first() {
-        return config_error(&format!("unknown subcommand or argument {extra:?} (see --help)"));
+        return config_error(&format!(
+            "unknown subcommand or argument {extra:?} (see --help)"
+        ));
     }
     let config = match Config::from_args(&args, hostname) {
         Ok(c) => c,
@@ -101,7 +104,10 @@ fn cluster_domain(config: &Config) -> String {
     match std::fs::read_to_string(path) {
         Ok(text) => {
             if let Some(d) = dns::cluster_domain(&text) {
-                log::info!("cluster domain {d} (from the search list in {})", path.display());
+                log::info!(
+                    "cluster domain {d} (from the search list in {})",
+                    path.display()
+                );
                 return d;
             }
             log::warn!(

@@ -62,15 +62,6 @@ pub struct Plan {
     pub static_checks: Vec<Check>,
 }
 
-/// The names the system resolver must resolve, absolute so search lists never apply.
-pub fn forward_names(domain: &str) -> [String; 2] {
-    let d = domain.trim_end_matches('.');
-    [
-        format!("kube-dns.kube-system.svc.{d}."),
-        format!("kubernetes.default.svc.{d}."),
-    ]
-}
-
 /// Builds the round's plan from a snapshot and the cluster domain.
 pub fn plan(snapshot: &Snapshot, domain: &str) -> Plan {
     let mut out = Plan::default();
@@ -139,7 +130,7 @@ pub fn plan(snapshot: &Snapshot, domain: &str) -> Plan {
         });
     }
 
-    let names = forward_names(domain);
+    let names = crate::dns::forward_names(domain);
     for name in &names {
         out.dns.push(DnsCheck::Forward { name: name.clone() });
     }

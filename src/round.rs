@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::dns;
 use crate::icmp::{PingResult, Prober};
-use crate::plan::{DnsCheck, Plan, PingTarget};
+use crate::plan::{DnsCheck, PingTarget, Plan};
 use crate::report::{self, Check, CheckKind, RoundReport};
 
 /// Who is running the round, and the previous round to compare with.

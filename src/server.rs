@@ -192,8 +192,8 @@ fn html_escape(s: &str) -> String {
 fn handle(req: Request, shared: &Shared) {
     let reply = route(req.method(), req.url(), shared);
     let head = *req.method() == Method::Head;
-    let header = Header::from_bytes("Content-Type", reply.content_type)
-        .expect("static header is valid");
+    let header =
+        Header::from_bytes("Content-Type", reply.content_type).expect("static header is valid");
     let body = if head { String::new() } else { reply.body };
     let response = Response::from_string(body)
         .with_status_code(reply.status)
