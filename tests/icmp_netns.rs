@@ -188,6 +188,13 @@ fn auto_prefers_ping_socket_and_falls_back_to_raw() {
         (p.kind(Family::V4), p.kind(Family::V6))
     });
     assert_eq!(kinds, (Some(Kind::Datagram), Some(Kind::Datagram)));
+    let line = n.p.run(|| {
+        Prober::open(&ProbeOptions::default())
+            .expect("open")
+            .describe()
+    });
+    assert!(line.starts_with("ipv4 ping socket (id "), "{line}");
+    assert!(line.contains("; ipv6 ping socket"), "{line}");
     n.p.exec(&["sysctl", "-qw", "net.ipv4.ping_group_range=1 0"]);
     let kinds = n.p.run(|| {
         let p = Prober::open(&ProbeOptions::default()).expect("open");
