@@ -188,6 +188,13 @@ fn auto_prefers_ping_socket_and_falls_back_to_raw() {
         (p.kind(Family::V4), p.kind(Family::V6))
     });
     assert_eq!(kinds, (Some(Kind::Datagram), Some(Kind::Datagram)));
+    let line = n.p.run(|| {
+        Prober::open(&ProbeOptions::default())
+            .expect("open")
+            .describe()
+    });
+    assert!(line.starts_with("ipv4 ping socket (id "), "{line}");
+    assert!(line.contains("; ipv6 ping socket"), "{line}");
     n.p.exec(&["sysctl", "-qw", "net.ipv4.ping_group_range=1 0"]);
     let kinds = n.p.run(|| {
         let p = Prober::open(&ProbeOptions::default()).expect("open");
@@ -562,6 +569,31 @@ fn ping_subcommand_prints_lines_and_exit_codes() {
     assert_eq!(code, Some(2));
     assert!(err.contains("--count"), "{err}");
 
+    // Not root, no capabilities: the ping socket (ping_group_range covers every group).
+    let out =
+        n.p.command("setpriv")
+            .args([
+                "--reuid",
+                "65534",
+                "--regid",
+                "65534",
+                "--clear-groups",
+                bin(),
+                "ping",
+                LIVE4,
+                LIVE6,
+            ])
+            .output()
+            .expect("run setpriv");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(text.lines().count(), 2, "{text}");
+
     // No rights at all: not root, and the group outside ping_group_range.
     n.p.exec(&["sysctl", "-qw", "net.ipv4.ping_group_range=1 0"]);
     let out =
@@ -611,4 +643,38 @@ fn unroutable_target_fails_alone_with_send_error() {
             .starts_with("send failed: "),
         "{r:?}"
     );
+}
+
+#[test]
+fn concurrent_probe_calls_share_one_prober_correctly() {
+    if !need_root("concurrent_probe_calls_share_one_prober_correctly") {
+        return;
+    }
+    let n = net("cc", false);
+    n.p.run(|| {
+        let prober = Arc::new(Prober::open(&opts(SocketKind::Auto)).expect("open"));
+        let workers: Vec<_> = (0..3)
+            .map(|i| {
+                let p = prober.clone();
+                std::thread::spawn(move || {
+                    let t = if i % 2 == 0 {
+                        vec![ip(LIVE4), ip(DROP6)]
+                    } else {
+                        vec![ip(DROP4), ip(LIVE6)]
+                    };
+                    (i, p.probe(&t))
+                })
+            })
+            .collect();
+        for w in workers {
+            let (i, r) = w.join().expect("probe thread");
+            let alive: Vec<bool> = r.iter().map(PingResult::ok).collect();
+            let want = if i % 2 == 0 {
+                vec![true, false]
+            } else {
+                vec![false, true]
+            };
+            assert_eq!(alive, want, "thread {i}: {r:?}");
+        }
+    });
 }

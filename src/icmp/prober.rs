@@ -123,6 +123,24 @@ impl Prober {
         self.socket(family).ok().map(|s| s.kind)
     }
 
+    /// One line for the start-up log, e.g. "ipv4 ping socket (id 40123, rcvbuf 8388608 B);
+    /// ipv6 unavailable (no ipv6 icmp socket: address family not supported by protocol)".
+    pub fn describe(&self) -> String {
+        let one = |name: &str, r: &Result<IcmpSocket, String>| match r {
+            Ok(s) => format!(
+                "{name} {} socket (id {}, rcvbuf {} B)",
+                match s.kind {
+                    Kind::Datagram => "ping",
+                    Kind::Raw => "raw",
+                },
+                s.id,
+                s.rcvbuf
+            ),
+            Err(e) => format!("{name} unavailable ({e})"),
+        };
+        format!("{}; {}", one("ipv4", &self.v4), one("ipv6", &self.v6))
+    }
+
     fn socket(&self, family: Family) -> Result<&IcmpSocket, &str> {
         match family {
             Family::V4 => self.v4.as_ref().map_err(String::as_str),
