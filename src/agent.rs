@@ -63,12 +63,20 @@ pub fn main(argv: Vec<String>) -> i32 {
         timeout: config.timeout,
         count: config.count,
         size: config.size,
+        kind: config.icmp_socket,
         ..ProbeOptions::default()
     };
     let prober = match Prober::open(&options) {
         Ok(p) => p,
         Err(e) => return config_error(&e.to_string()),
     };
+    log::info!(
+        "node {}, pod {}, api {}, cluster domain {domain}, {}",
+        config.node_name,
+        config.pod_name,
+        client.settings().api_server,
+        prober.describe()
+    );
     let agent = Agent {
         config,
         domain,

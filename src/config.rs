@@ -22,6 +22,7 @@ pub const FLAGS: &[Flag] = &[
     Flag { name: "timeout", env: "NETTEST_TIMEOUT", value: Some("DUR"), default: Some("1s"), help: "How long to wait for echo replies" },
     Flag { name: "count", env: "NETTEST_COUNT", value: Some("N"), default: Some("1"), help: "Echo requests per target per round (more gives a loss ratio)" },
     Flag { name: "size", env: "NETTEST_SIZE", value: Some("BYTES"), default: Some("56"), help: "Echo payload size" },
+    Flag { name: "icmp-socket", env: "NETTEST_ICMP_SOCKET", value: Some("KIND"), default: Some("auto"), help: "auto (ping socket, else raw), dgram, or raw" },
     Flag { name: "dns-timeout", env: "NETTEST_DNS_TIMEOUT", value: Some("DUR"), default: Some("2s"), help: "Timeout of each DNS lookup or query" },
     Flag { name: "cluster-domain", env: "NETTEST_CLUSTER_DOMAIN", value: Some("DOMAIN"), default: Some("from the search list in --resolv-conf"), help: "Cluster DNS domain" },
     Flag { name: "resolv-conf", env: "NETTEST_RESOLV_CONF", value: Some("PATH"), default: Some("/etc/resolv.conf"), help: "Resolver configuration to read the cluster domain from" },
@@ -46,6 +47,7 @@ pub struct Config {
     pub timeout: Duration,
     pub count: u32,
     pub size: usize,
+    pub icmp_socket: crate::icmp::SocketKind,
     pub dns_timeout: Duration,
     /// `None` until resolved from `resolv_conf` at start-up.
     pub cluster_domain: Option<String>,
@@ -108,6 +110,8 @@ impl Config {
             timeout,
             count: num("count", "1", 1, 100)? as u32,
             size: num("size", "56", 0, 65_000)? as usize,
+            icmp_socket: crate::icmp::SocketKind::parse(args.get("icmp-socket").unwrap_or("auto"))
+                .map_err(|e| format!("--icmp-socket: {e}"))?,
             dns_timeout,
             cluster_domain: args
                 .get("cluster-domain")

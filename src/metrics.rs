@@ -504,6 +504,8 @@ mod tests {
             errors: checks.iter().filter(|c| !c.ok).count(),
             checks,
             changes: vec![],
+            first_round: false,
+            api_error: None,
         }
     }
 

@@ -95,6 +95,8 @@ fn realistic_report() -> RoundReport {
         errors,
         checks,
         changes: vec![],
+        first_round: false,
+        api_error: None,
     }
 }
 

@@ -35,7 +35,9 @@ const FLAGS: &[Flag] = &[
     },
     Flag {
         name: "interval",
-        env: "NETTEST_INTERVAL",
+        // Not NETTEST_INTERVAL: that is the agent's round interval, and `kubectl exec`
+        // inherits the agent's environment.
+        env: "NETTEST_PING_INTERVAL",
         value: Some("DUR"),
         default: Some("100ms"),
         help: "Gap between requests to the same target when --count > 1",

@@ -1,11 +1,21 @@
 //! Discovery through the Kubernetes API: who the agent's peers are, which nodes exist, and
 //! where the cluster DNS answers. The rest of the agent only sees a [`Snapshot`].
 //!
-//! Submodules (owned by the API-client work): `client` (HTTPS, token, errors, paging),
-//! `types` (serde structs for the API objects), `discovery` (API objects -> `Snapshot`).
+//! Submodules: `client` (HTTPS, token, errors, paging), `types` (serde structs for the API
+//! objects), `discovery` (API objects -> `Snapshot`, pure), `settings` (in-cluster config).
+
+pub mod client;
+pub mod discovery;
+pub mod error;
+pub mod settings;
+pub mod types;
 
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::time::Duration;
+
+pub use client::Client;
+pub use error::Error;
 
 /// Where and how to reach the API server, from flags, environment and the service account.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +33,8 @@ pub struct Settings {
     /// Namespace and name of the cluster DNS Service (`kube-system`/`kube-dns`).
     pub dns_namespace: String,
     pub dns_service: String,
+    /// How long one request may take, connect to last byte.
+    pub timeout: Duration,
 }
 
 /// One agent pod of the DaemonSet.
@@ -88,3 +100,6 @@ pub struct Snapshot {
     pub nodes: Vec<NodeInfo>,
     pub dns: DnsInfo,
 }
+
+#[cfg(test)]
+mod fixture_tests;

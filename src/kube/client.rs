@@ -1,0 +1,429 @@
+//! A synchronous Kubernetes API client on ureq: bearer token re-read every minute and on a
+//! 401, TLS verified against the cluster CA only, `resourceVersion=0` lists with
+//! `limit`/`continue` paging and a restart on 410, bounded bodies, one-line errors.
+
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde::de::DeserializeOwned;
+use ureq::tls::{PemItem, RootCerts, TlsConfig};
+
+use super::error::Error;
+use super::types::{EndpointSlice, List, Node, Pod, Service, Status};
+use super::{discovery, Settings, Snapshot};
+
+/// Responses larger than this are refused (a 5,000-node NodeList is about 60 MiB... of which
+/// the agent reads a sliver; anything bigger is not an API answer we want in memory).
+pub const MAX_BODY: u64 = 64 << 20;
+/// Projected service-account tokens rotate; client-go re-reads the file every minute.
+const TOKEN_MAX_AGE: Duration = Duration::from_secs(60);
+/// Page size when the server pages (it does not for `resourceVersion=0`, served from cache).
+const PAGE_LIMIT: &str = "500";
+/// How often a list that expires while paging (410) is started over before giving up.
+const LIST_RESTARTS: u32 = 3;
+/// The longest Retry-After the client waits for within a round before retrying once.
+const MAX_RETRY_WAIT: Duration = Duration::from_secs(5);
+
+/// The API client. `Send + Sync`: the token cache is behind a mutex.
+pub struct Client {
+    settings: Settings,
+    agent: ureq::Agent,
+    token: Mutex<Option<(String, Instant)>>,
+}
+
+impl Client {
+    /// Reads the CA and the token and prepares the HTTPS agent; fails with the one line to
+    /// fix when either file is unusable.
+    pub fn new(settings: Settings) -> Result<Client, Error> {
+        let mut tls = TlsConfig::builder();
+        if settings.api_server.starts_with("https://") {
+            tls = tls.root_certs(read_ca(&settings.ca_file)?);
+        }
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(settings.timeout))
+            .timeout_connect(Some(settings.timeout.min(Duration::from_secs(5))))
+            .max_redirects(0)
+            .user_agent(format!(
+                "k8s-network-test-daemonset/{}",
+                env!("CARGO_PKG_VERSION")
+            ))
+            .tls_config(tls.build())
+            .build();
+        let client = Client {
+            agent: config.new_agent(),
+            settings,
+            token: Mutex::new(None),
+        };
+        client.token(false)?;
+        Ok(client)
+    }
+
+    /// The settings this client was made with.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The bearer token, re-read from its file when older than a minute or when `force`d.
+    fn token(&self, force: bool) -> Result<String, Error> {
+        let mut cache = self.token.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((token, read_at)) = cache.as_ref() {
+            if !force && read_at.elapsed() < TOKEN_MAX_AGE {
+                return Ok(token.clone());
+            }
+        }
+        let path = &self.settings.token_file;
+        let token_error = |message: String| Error::Token {
+            path: path.clone(),
+            message,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| token_error(e.to_string()))?;
+        let token = text.trim().to_string();
+        if token.is_empty() {
+            return Err(token_error("the file is empty".into()));
+        }
+        *cache = Some((token.clone(), Instant::now()));
+        Ok(token)
+    }
+
+    /// GETs `path` and returns the body of a 200. A 401 re-reads the token and retries once;
+    /// a 429 with a short Retry-After waits and retries once.
+    fn get_bytes(&self, path: &str, query: &[(&str, &str)]) -> Result<Vec<u8>, Error> {
+        let url = format!("{}{}", self.settings.api_server, path);
+        let (mut reauth, mut throttled) = (false, false);
+        loop {
+            let token = self.token(reauth)?;
+            let mut req = self
+                .agent
+                .get(&url)
+                .header("Authorization", format!("Bearer {token}"))
+                .header("Accept", "application/json");
+            for (k, v) in query {
+                req = req.query(*k, *v);
+            }
+            let resp = req.call().map_err(|e| self.transport_error(path, e))?;
+            let status = resp.status().as_u16();
+            let header = |name: &str| {
+                resp.headers()
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string)
+            };
+            let retry_after = header("retry-after").and_then(|v| v.trim().parse::<u64>().ok());
+            let json = header("content-type").is_some_and(|c| c.contains("json"));
+            let body = resp
+                .into_body()
+                .with_config()
+                .limit(MAX_BODY)
+                .read_to_vec()
+                .map_err(|e| self.transport_error(path, e))?;
+            match status {
+                200 => return Ok(body),
+                401 if !reauth => {
+                    log::info!("api: 401 for {path}; re-reading the token and retrying once");
+                    reauth = true;
+                }
+                429 if !throttled
+                    && retry_after.is_some_and(|s| Duration::from_secs(s) <= MAX_RETRY_WAIT) =>
+                {
+                    throttled = true;
+                    std::thread::sleep(Duration::from_secs(retry_after.unwrap_or(1)));
+                }
+                _ => return Err(self.status_error(path, status, json, &body, retry_after)),
+            }
+        }
+    }
+
+    /// GETs `path` and parses the JSON body into `T`.
+    fn get_json<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<T, Error> {
+        let body = self.get_bytes(path, query)?;
+        serde_json::from_slice(&body).map_err(|e| Error::Decode {
+            path: path.to_string(),
+            message: format!("not the JSON object expected: {e}"),
+        })
+    }
+
+    /// Lists `path` completely: `resourceVersion=0` for the first page, `continue` (without
+    /// a resourceVersion, which the API rejects together with it) for the next ones, and
+    /// starting over when a continue token expires (410).
+    pub fn list<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        params: &[(&str, &str)],
+    ) -> Result<Vec<T>, Error> {
+        let mut restarts = 0;
+        'list: loop {
+            let mut items: Vec<T> = Vec::new();
+            let mut next: Option<String> = None;
+            loop {
+                let mut query: Vec<(&str, &str)> = params.to_vec();
+                query.push(("limit", PAGE_LIMIT));
+                match &next {
+                    None => query.push(("resourceVersion", "0")),
+                    Some(token) => query.push(("continue", token)),
+                }
+                let page: List<T> = match self.get_json(path, &query) {
+                    Ok(page) => page,
+                    Err(e @ Error::Gone { .. }) if next.is_some() => {
+                        restarts += 1;
+                        if restarts > LIST_RESTARTS {
+                            return Err(e);
+                        }
+                        log::info!("api: list {path} expired while paging (410); starting over");
+                        continue 'list;
+                    }
+                    Err(e) => return Err(e),
+                };
+                items.extend(page.items);
+                let token = page.metadata.continue_token;
+                if token.is_empty() {
+                    return Ok(items);
+                }
+                if next.as_deref() == Some(token.as_str()) {
+                    return Err(Error::Decode {
+                        path: path.to_string(),
+                        message: "the server returned the same continue token twice".into(),
+                    });
+                }
+                next = Some(token);
+            }
+        }
+    }
+
+    /// The agent pods (label selector) in the agent namespace.
+    pub fn list_agent_pods(&self) -> Result<Vec<Pod>, Error> {
+        let s = &self.settings;
+        self.list(
+            &format!("/api/v1/namespaces/{}/pods", segment(&s.namespace)),
+            &[("labelSelector", &s.selector)],
+        )
+    }
+
+    /// Every node.
+    pub fn list_nodes(&self) -> Result<Vec<Node>, Error> {
+        self.list("/api/v1/nodes", &[])
+    }
+
+    /// The cluster DNS Service, or `None` when it does not exist.
+    pub fn get_dns_service(&self) -> Result<Option<Service>, Error> {
+        let s = &self.settings;
+        let path = format!(
+            "/api/v1/namespaces/{}/services/{}",
+            segment(&s.dns_namespace),
+            segment(&s.dns_service)
+        );
+        match self.get_json(&path, &[]) {
+            Ok(svc) => Ok(Some(svc)),
+            Err(Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The EndpointSlices of the cluster DNS Service (IPv4 and IPv6 slices).
+    pub fn list_dns_slices(&self) -> Result<Vec<EndpointSlice>, Error> {
+        let s = &self.settings;
+        let selector = format!("kubernetes.io/service-name={}", s.dns_service);
+        self.list(
+            &format!(
+                "/apis/discovery.k8s.io/v1/namespaces/{}/endpointslices",
+                segment(&s.dns_namespace)
+            ),
+            &[("labelSelector", &selector)],
+        )
+    }
+
+    /// One discovery: the four requests, converted into a [`Snapshot`].
+    pub fn snapshot(&self) -> Result<Snapshot, Error> {
+        let pods = self.list_agent_pods()?;
+        let nodes = self.list_nodes()?;
+        let service = self.get_dns_service()?;
+        if service.is_none() {
+            log::warn!(
+                "service {}/{} not found: no DNS service IP to check",
+                self.settings.dns_namespace,
+                self.settings.dns_service
+            );
+        }
+        let slices = self.list_dns_slices()?;
+        Ok(discovery::snapshot(
+            &pods,
+            &nodes,
+            service.as_ref(),
+            &slices,
+        ))
+    }
+
+    fn transport_error(&self, path: &str, e: ureq::Error) -> Error {
+        let server = self.settings.api_server.clone();
+        match e {
+            ureq::Error::Timeout(_) => Error::Timeout { server },
+            ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => {
+                Error::Timeout { server }
+            }
+            ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+                Error::Decode {
+                    path: path.to_string(),
+                    message: "the body was cut short".into(),
+                }
+            }
+            ureq::Error::BodyExceedsLimit(limit) => Error::TooLarge {
+                path: path.to_string(),
+                limit,
+            },
+            ureq::Error::Tls(m) => Error::Tls {
+                server,
+                message: m.to_string(),
+            },
+            ureq::Error::Rustls(r) => Error::Tls {
+                server,
+                message: r.to_string(),
+            },
+            ureq::Error::HostNotFound => Error::Connect {
+                server,
+                message: "host not found".into(),
+            },
+            ureq::Error::Io(io) => Error::Connect {
+                server,
+                message: io.to_string(),
+            },
+            ureq::Error::ConnectionFailed => Error::Connect {
+                server,
+                message: "connection failed".into(),
+            },
+            ureq::Error::Protocol(p) => Error::Decode {
+                path: path.to_string(),
+                message: format!("not valid HTTP: {p}"),
+            },
+            other => Error::Other(format!("request to {server}{path} failed: {other}")),
+        }
+    }
+
+    fn status_error(
+        &self,
+        path: &str,
+        code: u16,
+        json: bool,
+        body: &[u8],
+        retry_after: Option<u64>,
+    ) -> Error {
+        let message = status_message(code, json, body);
+        match code {
+            401 => Error::Unauthorized {
+                token_file: self.settings.token_file.clone(),
+                message,
+            },
+            403 => Error::Forbidden { message },
+            404 => Error::NotFound {
+                path: path.to_string(),
+                message,
+            },
+            410 => Error::Gone { message },
+            429 => Error::Throttled {
+                retry_after,
+                message,
+            },
+            500..=599 => Error::Server { code, message },
+            _ => Error::Status { code, message },
+        }
+    }
+}
+
+/// The message of an error response: the `Status` message when the body is JSON, else the
+/// first line of the text (proxies and API Priority and Fairness answer in plain text).
+pub fn status_message(code: u16, json: bool, body: &[u8]) -> String {
+    if json || body.first() == Some(&b'{') {
+        if let Ok(status) = serde_json::from_slice::<Status>(body) {
+            if !status.message.is_empty() {
+                return status.message;
+            }
+            if !status.reason.is_empty() {
+                return status.reason;
+            }
+        }
+    }
+    let text = String::from_utf8_lossy(body);
+    let line = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("");
+    if line.is_empty() {
+        return format!("HTTP {code} with an empty body");
+    }
+    let mut short: String = line.chars().take(200).collect();
+    if short.len() < line.len() {
+        short.push_str("...");
+    }
+    short
+}
+
+/// Reads the CA bundle: every certificate in it, and nothing else, is trusted.
+fn read_ca(path: &Path) -> Result<RootCerts, Error> {
+    let ca_error = |message: String| Error::Ca {
+        path: path.to_path_buf(),
+        message,
+    };
+    let pem = std::fs::read(path).map_err(|e| ca_error(e.to_string()))?;
+    let certs: Vec<_> = ureq::tls::parse_pem(&pem)
+        .filter_map(|item| match item {
+            Ok(PemItem::Certificate(c)) => Some(c),
+            _ => None,
+        })
+        .collect();
+    if certs.is_empty() {
+        return Err(ca_error("no PEM certificate in it".into()));
+    }
+    Ok(RootCerts::new_with_certs(&certs))
+}
+
+/// Percent-encodes a path segment (names are DNS labels, but a flag can hold anything).
+fn segment(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_message_prefers_json_status_and_copes_with_text() {
+        let forbidden = include_bytes!(
+            "../../../shared/fixtures/k8s-api/k8s-apiserver.errors_test.Status-403-Forbidden.cluster-scope-resource.json"
+        );
+        let m = status_message(403, true, forbidden);
+        assert!(m.contains("forbidden"), "{m}");
+        assert_eq!(
+            status_message(429, false, b"Too many requests, please try again later.\n"),
+            "Too many requests, please try again later."
+        );
+        assert_eq!(
+            status_message(502, false, b""),
+            "HTTP 502 with an empty body"
+        );
+        let proxy_404 = include_bytes!(
+            "../../../shared/fixtures/k8s-api/kubeclient.service_illegal_json_404.non-json-404-body.json"
+        );
+        let m = status_message(404, true, proxy_404);
+        assert!(!m.is_empty() && m.len() <= 203, "{m}");
+        let long = "x".repeat(1000);
+        assert!(status_message(500, false, long.as_bytes()).ends_with("..."));
+    }
+
+    #[test]
+    fn segments_are_encoded() {
+        assert_eq!(segment("kube-system"), "kube-system");
+        assert_eq!(segment("a/b?c"), "a%2Fb%3Fc");
+    }
+}

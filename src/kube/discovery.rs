@@ -1,0 +1,142 @@
+//! API objects -> the agent's [`Snapshot`] (pure). Addresses that do not parse as IPs are
+//! skipped: an odd object must never add a target that cannot be probed.
+
+use std::net::IpAddr;
+
+use super::types::{Condition, EndpointSlice, Ip, Node, Pod, Service};
+use super::{AgentPod, DnsInfo, DnsInstance, NodeInfo, Snapshot};
+
+/// Builds the snapshot from the four lists.
+pub fn snapshot(
+    pods: &[Pod],
+    nodes: &[Node],
+    service: Option<&Service>,
+    slices: &[EndpointSlice],
+) -> Snapshot {
+    let mut agents: Vec<AgentPod> = pods.iter().map(agent_pod).collect();
+    agents.sort_by(|a, b| (&a.node, &a.name).cmp(&(&b.node, &b.name)));
+    let mut nodes: Vec<NodeInfo> = nodes.iter().map(node_info).collect();
+    nodes.sort_by(|a, b| a.name.cmp(&b.name));
+    Snapshot {
+        agents,
+        nodes,
+        dns: dns_info(service, slices),
+    }
+}
+
+fn parse_ips<'a>(primary: &'a str, all: &'a [Ip]) -> Vec<IpAddr> {
+    // `podIPs`/`hostIPs` list the primary first; older servers only set `podIP`/`hostIP`.
+    let mut out: Vec<IpAddr> = Vec::new();
+    let candidates = std::iter::once(primary).chain(all.iter().map(|i| i.ip.as_str()));
+    for text in candidates {
+        if let Ok(ip) = text.trim().parse::<IpAddr>() {
+            if !out.contains(&ip) {
+                out.push(ip);
+            }
+        }
+    }
+    out
+}
+
+fn is_true(conditions: &[Condition], kind: &str) -> bool {
+    conditions
+        .iter()
+        .any(|c| c.kind == kind && c.status == "True")
+}
+
+/// One agent pod.
+pub fn agent_pod(p: &Pod) -> AgentPod {
+    AgentPod {
+        name: p.metadata.name.clone(),
+        node: p.spec.node_name.clone(),
+        pod_ips: parse_ips(&p.status.pod_ip, &p.status.pod_ips),
+        host_ips: parse_ips(&p.status.host_ip, &p.status.host_ips),
+        phase: if p.status.phase.is_empty() {
+            "Unknown".to_string()
+        } else {
+            p.status.phase.clone()
+        },
+        ready: is_true(&p.status.conditions, "Ready"),
+        deleting: p.metadata.deletion_timestamp.is_some(),
+    }
+}
+
+/// One node; the control-plane role comes from the current or the legacy label.
+pub fn node_info(n: &Node) -> NodeInfo {
+    let mut internal_ips = Vec::new();
+    for a in &n.status.addresses {
+        if a.kind == "InternalIP" {
+            if let Ok(ip) = a.address.trim().parse::<IpAddr>() {
+                if !internal_ips.contains(&ip) {
+                    internal_ips.push(ip);
+                }
+            }
+        }
+    }
+    let labels = &n.metadata.labels;
+    NodeInfo {
+        name: n.metadata.name.clone(),
+        internal_ips,
+        control_plane: labels.contains_key("node-role.kubernetes.io/control-plane")
+            || labels.contains_key("node-role.kubernetes.io/master"),
+        ready: is_true(&n.status.conditions, "Ready"),
+        unschedulable: n.spec.unschedulable,
+    }
+}
+
+/// The DNS service IPs and every endpoint of its slices (one entry per IP).
+pub fn dns_info(service: Option<&Service>, slices: &[EndpointSlice]) -> DnsInfo {
+    let service_ips = match service {
+        Some(s) => {
+            let none = |t: &str| t.is_empty() || t == "None";
+            let primary = if none(&s.spec.cluster_ip) {
+                ""
+            } else {
+                &s.spec.cluster_ip
+            };
+            let rest: Vec<Ip> = s
+                .spec
+                .cluster_ips
+                .iter()
+                .map(|ip| Ip { ip: ip.clone() })
+                .collect();
+            parse_ips(primary, &rest)
+        }
+        None => Vec::new(),
+    };
+    let mut instances: Vec<DnsInstance> = Vec::new();
+    for slice in slices {
+        if !matches!(slice.address_type.as_str(), "IPv4" | "IPv6") {
+            continue; // FQDN slices name hosts, not instances we can query.
+        }
+        for ep in &slice.endpoints {
+            let pod = ep
+                .target_ref
+                .as_ref()
+                .filter(|r| r.kind == "Pod" && !r.name.is_empty())
+                .map(|r| r.name.clone());
+            let ready = ep.conditions.ready.unwrap_or(true);
+            for addr in &ep.addresses {
+                let Ok(ip) = addr.trim().parse::<IpAddr>() else {
+                    continue;
+                };
+                if instances.iter().any(|i| i.ip == ip) {
+                    continue;
+                }
+                instances.push(DnsInstance {
+                    ip,
+                    pod: pod.clone(),
+                    node: ep.node_name.clone().filter(|n| !n.is_empty()),
+                    ready,
+                    serving: ep.conditions.serving.unwrap_or(ready),
+                    terminating: ep.conditions.terminating.unwrap_or(false),
+                });
+            }
+        }
+    }
+    instances.sort_by_key(|i| i.ip);
+    DnsInfo {
+        service_ips,
+        instances,
+    }
+}
