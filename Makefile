@@ -26,6 +26,13 @@ lint: setup ## rustfmt check and clippy with -D warnings
 test: setup lint manifests ## The test command: unit, integration and end-to-end tests (root for the network ones)
 	$(CARGO) test --workspace --locked
 
+e2e: setup ## End-to-end tests only: a namespace-built cluster, real agents, DNS and Prometheus (root)
+	$(CARGO) test --locked --test e2e --test agent_round -- --nocapture
+
+demo: setup ## Run the end-to-end cluster with real agents until Ctrl-C; prints where to look (root)
+	$(CARGO) build --locked --bin k8s-network-test-daemonset
+	$(CARGO) run --locked -q -p cluster-box --bin demo -- target/debug/k8s-network-test-daemonset
+
 bench: setup ## Benchmarks against fping (see BENCHMARKS.md); needs root
 	scripts/bench-ping.sh
 

@@ -16,8 +16,10 @@
 
 pub mod forward;
 pub mod http;
+pub mod lab;
 pub mod netns;
 pub mod prometheus;
+pub mod slow_echo;
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -275,6 +277,16 @@ impl Cluster {
         }
     }
 
+    /// The names of every namespace of the cluster.
+    pub fn namespaces(&self) -> Vec<String> {
+        let mut v = vec![self.underlay.name.clone(), self.api.name.clone()];
+        v.extend(self.nodes.iter().map(|n| n.ns.name.clone()));
+        v.extend(self.agents.iter().map(|p| p.ns.name.clone()));
+        v.extend(self.dns.iter().map(|d| d.pod.ns.name.clone()));
+        v.push(self.service.pod.ns.name.clone());
+        v
+    }
+
     /// Brings node `i`'s underlay link down (`false`) or up (`true`), as a pulled cable.
     pub fn set_node_link(&self, i: usize, up: bool) {
         let state = if up { "up" } else { "down" };
@@ -303,20 +315,29 @@ impl Cluster {
         self.service.pod.ns.ip(&["link", "set", "eth0", state]);
     }
 
-    /// Applies `tc netem` arguments (e.g. `["delay", "50ms"]`) to node `i`'s underlay link,
-    /// or removes them when `args` is empty.
-    pub fn netem(&self, i: usize, args: &[&str]) {
+    /// Drops a random share (0.0-1.0) of the packets node `i` forwards or sends, or stops
+    /// dropping with `None`. (This kernel has no netem; iptables' statistic match does this.)
+    pub fn set_loss(&self, i: usize, share: Option<f64>) {
         let ns = &self.nodes[i].ns;
-        let _ = Command::new("ip")
-            .args([
-                "netns", "exec", &ns.name, "tc", "qdisc", "del", "dev", "eth0", "root",
-            ])
-            .stderr(Stdio::null())
-            .status();
-        if !args.is_empty() {
-            let mut v = vec!["tc", "qdisc", "add", "dev", "eth0", "root", "netem"];
-            v.extend_from_slice(args);
-            ns.exec(&v);
+        for chain in ["FORWARD", "OUTPUT"] {
+            let _ = Command::new("ip")
+                .args(["netns", "exec", &ns.name, "iptables", "-F", chain])
+                .status();
+            if let Some(p) = share {
+                ns.exec(&[
+                    "iptables",
+                    "-I",
+                    chain,
+                    "-m",
+                    "statistic",
+                    "--mode",
+                    "random",
+                    "--probability",
+                    &p.to_string(),
+                    "-j",
+                    "DROP",
+                ]);
+            }
         }
     }
 

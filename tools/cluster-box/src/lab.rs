@@ -1,0 +1,306 @@
+//! A running lab: the [`Cluster`] network, the HTTPS API stand-in serving objects that match
+//! it, the real agent binary in every agent pod, and optionally a real Prometheus scraping
+//! them. Used by the end-to-end tests and by `make demo`. Dropping it stops everything.
+
+use std::collections::BTreeSet;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use k8s_api_standin as api;
+
+use crate::prometheus::Prometheus;
+use crate::{http, Cluster, Spec, API_IP, DNS_SERVICE_IP};
+
+/// The agents' metrics port, as in the manifest.
+pub const AGENT_PORT: u16 = 8123;
+/// Where the API stand-in listens (in the `api` namespace).
+pub const API_PORT: u16 = 6443;
+/// Where Prometheus listens (in the `api` namespace, which routes to every pod).
+pub const PROMETHEUS_PORT: u16 = 9090;
+
+/// How to run the lab.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub spec: Spec,
+    /// The agent binary (`env!("CARGO_BIN_EXE_k8s-network-test-daemonset")` in tests).
+    pub binary: PathBuf,
+    /// Extra agent flags, e.g. `--interval 2s`.
+    pub agent_args: Vec<String>,
+    /// Start a Prometheus that scrapes every agent.
+    pub prometheus: bool,
+}
+
+/// Everything running. Field order is drop order.
+pub struct Lab {
+    agents: Vec<Option<Child>>,
+    pub prometheus: Option<Prometheus>,
+    pub api: api::StandIn,
+    pub cluster: Cluster,
+    /// Nodes whose agent pod the API does not list (scenario: agent pod missing).
+    hidden_agents: BTreeSet<usize>,
+    options: Options,
+}
+
+impl Lab {
+    /// Builds the cluster, starts the API stand-in, the agents and Prometheus.
+    pub fn start(options: Options) -> Lab {
+        let cluster = Cluster::build(options.spec.clone());
+        let api_dir = cluster.dir.join("api");
+        std::fs::create_dir_all(&api_dir).expect("create api dir");
+        let objects = api_objects(&cluster, &BTreeSet::new());
+        let listen = SocketAddr::new(IpAddr::V4(API_IP), API_PORT);
+        let dir = api_dir.clone();
+        let stand_in = crate::netns::run_in(&cluster.api.name, move || {
+            api::StandIn::start(listen, objects, &dir)
+        })
+        .expect("start the API stand-in");
+        // The agents run as uid 65534, like the image: let them read the token and CA.
+        make_world_readable(&cluster.dir);
+        let mut lab = Lab {
+            agents: Vec::new(),
+            prometheus: None,
+            api: stand_in,
+            cluster,
+            hidden_agents: BTreeSet::new(),
+            options,
+        };
+        for i in 0..lab.cluster.agents.len() {
+            let child = lab.spawn_agent(i);
+            lab.agents.push(Some(child));
+        }
+        if lab.options.prometheus {
+            let targets: Vec<SocketAddr> = lab.agent_addrs();
+            lab.prometheus = Some(Prometheus::start(
+                &lab.cluster.api,
+                SocketAddr::new(IpAddr::V4(API_IP), PROMETHEUS_PORT),
+                &targets,
+                "/prometheus.report",
+                &lab.cluster.dir,
+            ));
+        }
+        lab
+    }
+
+    /// The metrics address of every agent.
+    pub fn agent_addrs(&self) -> Vec<SocketAddr> {
+        self.cluster
+            .agents
+            .iter()
+            .map(|p| SocketAddr::new(IpAddr::V4(p.ip), AGENT_PORT))
+            .collect()
+    }
+
+    /// The agent command line for pod `i`, run as uid/gid 65534 as in the image.
+    fn spawn_agent(&self, i: usize) -> Child {
+        let pod = &self.cluster.agents[i];
+        let node = &self.cluster.nodes[pod.node];
+        let dir = &self.cluster.dir;
+        let out = std::fs::File::create(dir.join(format!("agent-{i}.out"))).expect("log");
+        let err = std::fs::File::create(dir.join(format!("agent-{i}.log"))).expect("log");
+        let mut cmd = self.cluster.agents[i].ns.command("setpriv");
+        cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(&self.options.binary)
+            .arg("--api-server")
+            .arg(self.api.url())
+            .arg("--token-file")
+            .arg(self.api.token_path())
+            .arg("--ca-file")
+            .arg(self.api.ca_path())
+            .args(["--namespace", "kube-system", "--node-name", &node.name])
+            .args(["--pod-name", &pod.name])
+            .args(["--listen", &format!("0.0.0.0:{AGENT_PORT}")])
+            .args(&self.options.agent_args)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err);
+        cmd.spawn().expect("start agent")
+    }
+
+    /// Runs a one-shot agent in pod `i`'s namespace with extra flags (e.g. `--once`), and
+    /// returns (exit code, stdout, stderr).
+    pub fn run_once(&self, i: usize, extra: &[&str]) -> (i32, String, String) {
+        let pod = &self.cluster.agents[i];
+        let node = &self.cluster.nodes[pod.node];
+        let out = self.cluster.agents[i]
+            .ns
+            .command("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(&self.options.binary)
+            .arg("--api-server")
+            .arg(self.api.url())
+            .arg("--token-file")
+            .arg(self.api.token_path())
+            .arg("--ca-file")
+            .arg(self.api.ca_path())
+            .args(["--namespace", "kube-system", "--node-name", &node.name])
+            .args(["--pod-name", &pod.name])
+            .args(extra)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run agent");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// Stops agent `i` (its pod "dies").
+    pub fn stop_agent(&mut self, i: usize) {
+        if let Some(mut c) = self.agents[i].take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Sends SIGTERM to agent `i` and returns how long it took to exit (None: still running
+    /// after `limit`).
+    pub fn terminate_agent(&mut self, i: usize, limit: Duration) -> Option<Duration> {
+        let child = self.agents[i].as_mut()?;
+        // setpriv execs the agent, so the child's pid is the agent's pid.
+        unsafe {
+            libc::kill(child.id() as i32, libc::SIGTERM);
+        }
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if let Ok(Some(_)) = child.try_wait() {
+                self.agents[i] = None;
+                return Some(start.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    /// Hides (or shows again) node `i`'s agent pod from the API, as if the pod were gone.
+    pub fn hide_agent(&mut self, i: usize, hidden: bool) {
+        if hidden {
+            self.hidden_agents.insert(i);
+        } else {
+            self.hidden_agents.remove(&i);
+        }
+        self.api
+            .set_cluster(api_objects(&self.cluster, &self.hidden_agents));
+    }
+
+    /// GETs `path` from agent `i` (from inside the cluster network).
+    pub fn agent_get(&self, i: usize, path: &str) -> Result<http::Response, String> {
+        http::get(&self.cluster.api.name, self.agent_addrs()[i], path)
+    }
+
+    /// The agent's last round as JSON, once it has one.
+    pub fn status(&self, i: usize) -> Option<serde_json::Value> {
+        let r = self.agent_get(i, "/status.json").ok()?;
+        if r.status != 200 {
+            return None;
+        }
+        serde_json::from_str(&r.body).ok()
+    }
+
+    /// Waits until agent `i` publishes a round that started after `after` (RFC 3339, which
+    /// sorts as text), up to `timeout`.
+    pub fn round_after(&self, i: usize, after: &str, timeout: Duration) -> serde_json::Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(s) = self.status(i) {
+                if s["started_at"].as_str().is_some_and(|t| t > after) {
+                    return s;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "agent {i} published no round after {after} within {timeout:?}; its log:\n{}",
+                self.agent_log(i)
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// The agent's stderr log so far.
+    pub fn agent_log(&self, i: usize) -> String {
+        std::fs::read_to_string(self.cluster.dir.join(format!("agent-{i}.log"))).unwrap_or_default()
+    }
+
+    /// The agent's stdout (the round tables) so far.
+    pub fn agent_output(&self, i: usize) -> String {
+        std::fs::read_to_string(self.cluster.dir.join(format!("agent-{i}.out"))).unwrap_or_default()
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for i in 0..self.agents.len() {
+            self.stop_agent(i);
+        }
+    }
+}
+
+/// The Kubernetes objects of the cluster: nodes, the agent pods (minus `hidden`), the
+/// kube-dns Service and its EndpointSlice.
+pub fn api_objects(c: &Cluster, hidden: &BTreeSet<usize>) -> api::Cluster {
+    let nodes = c
+        .nodes
+        .iter()
+        .map(|n| api::node(&n.name, &[IpAddr::V4(n.host_ip)], n.control_plane, true))
+        .collect();
+    let pods = c
+        .agents
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !hidden.contains(i))
+        .map(|(_, p)| {
+            let node = &c.nodes[p.node];
+            api::agent_pod(
+                &p.name,
+                "kube-system",
+                &node.name,
+                &[IpAddr::V4(p.ip)],
+                &[IpAddr::V4(node.host_ip)],
+                "Running",
+                true,
+            )
+        })
+        .collect();
+    let endpoints: Vec<api::DnsEndpoint> = c
+        .dns
+        .iter()
+        .map(|d| api::DnsEndpoint {
+            ip: IpAddr::V4(d.pod.ip),
+            pod: d.pod.name.clone(),
+            node: c.nodes[d.pod.node].name.clone(),
+            ready: Some(true),
+            serving: Some(true),
+            terminating: Some(false),
+        })
+        .collect();
+    api::Cluster {
+        pods,
+        nodes,
+        endpointslices: vec![api::dns_endpoint_slice(
+            "kube-dns-x7k2p",
+            "IPv4",
+            &endpoints,
+        )],
+        services: vec![api::dns_service(&[IpAddr::V4(DNS_SERVICE_IP)])],
+    }
+}
+
+fn make_world_readable(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(p) = stack.pop() {
+        let Ok(meta) = std::fs::metadata(&p) else {
+            continue;
+        };
+        let mode = if meta.is_dir() { 0o755 } else { 0o644 };
+        let _ = std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode));
+        if meta.is_dir() {
+            if let Ok(rd) = std::fs::read_dir(&p) {
+                stack.extend(rd.flatten().map(|e| e.path()));
+            }
+        }
+    }
+}
