@@ -522,6 +522,31 @@ mod tests {
     }
 
     #[test]
+    fn readme_documents_every_metric() {
+        let readme = include_str!("../README.md");
+        let mut totals = Totals::new();
+        let r = report(vec![
+            check(CheckKind::PodPing, "a", true, Some(0.001)),
+            check(CheckKind::NodeWithoutAgent, "n", false, None),
+        ]);
+        totals.record(&r);
+        totals.api_error("timeout");
+        let text = render(Some(&r), &totals, &info());
+        let names: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# HELP "))
+            .filter_map(|l| l.split_whitespace().next())
+            .collect();
+        assert!(names.len() >= 15, "{names:?}");
+        for name in names {
+            assert!(
+                readme.contains(&format!("`{name}`")),
+                "README lacks metric {name}"
+            );
+        }
+    }
+
+    #[test]
     fn escapes_label_values() {
         assert_eq!(escape_label(r#"a"b"#), r#"a\"b"#);
         assert_eq!(escape_label(r"a\b"), r"a\\b");

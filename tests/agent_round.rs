@@ -18,9 +18,16 @@ fn lab(nodes: usize) -> Lab {
             ..Spec::default()
         },
         binary: AGENT.into(),
-        agent_args: ["--interval", "2s", "--timeout", "500ms", "--dns-timeout", "1s"]
-            .map(String::from)
-            .to_vec(),
+        agent_args: [
+            "--interval",
+            "2s",
+            "--timeout",
+            "500ms",
+            "--dns-timeout",
+            "1s",
+        ]
+        .map(String::from)
+        .to_vec(),
         prometheus: false,
     })
 }
@@ -38,9 +45,13 @@ fn once_prints_the_table_or_json_and_exits_by_result() {
     // Healthy: exit 0, the seed's table, the cluster domain found in the pod's resolv.conf.
     let (code, out, err) = lab.run_once(1, &["--once"]);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(err.contains("cluster domain cluster.tst.local (from the search list"), "{err}");
+    assert!(
+        err.contains("cluster domain cluster.tst.local (from the search list"),
+        "{err}"
+    );
     let lines: Vec<&str> = out.lines().collect();
-    assert!(lines[0].starts_with("Tests running on node: node-1, host: k8s-network-test-daemonset-1, at "));
+    assert!(lines[0]
+        .starts_with("Tests running on node: node-1, host: k8s-network-test-daemonset-1, at "));
     assert!(out.contains("DNS: 198.19.250.10 kube-dns.kube-system.svc.cluster.tst.local."));
     assert!(out.contains("DNS: 198.19.0.100 coredns-0.kube-dns.kube-system.svc.cluster.tst.local."));
     assert!(out.contains("Testing 3 nodes"));
@@ -67,7 +78,10 @@ fn once_prints_the_table_or_json_and_exits_by_result() {
         ]
     );
     assert_eq!(r.errors, 2);
-    assert_eq!((r.node.as_str(), r.pod.as_str()), ("control-plane-0", "k8s-network-test-daemonset-0"));
+    assert_eq!(
+        (r.node.as_str(), r.pod.as_str()),
+        ("control-plane-0", "k8s-network-test-daemonset-0")
+    );
     lab.cluster.dns[0].start();
     lab.hide_agent(2, false);
 
@@ -84,11 +98,14 @@ fn once_prints_the_table_or_json_and_exits_by_result() {
     lab.cluster.set_service_reachable(true);
 
     // The API unreachable before any discovery: exit 2 with one line.
-    lab.api.set_fault(Some(k8s_api_standin::Fault::CloseImmediately), None);
+    lab.api.set_fault(k8s_api_standin::Fault::CloseImmediately);
     let (code, out, err) = lab.run_once(0, &["--once"]);
     assert_eq!(code, 2, "{out}{err}");
-    assert!(err.lines().any(|l| l.contains("cannot run a round")), "{err}");
-    lab.api.set_fault(None, None);
+    assert!(
+        err.lines().any(|l| l.contains("cannot run a round")),
+        "{err}"
+    );
+    lab.api.clear_fault();
 
     // A configuration error: one line, exit 2.
     let (code, _, err) = lab.run_once(0, &["--once", "--timeout", "soon"]);
@@ -112,14 +129,17 @@ fn endpoints_metrics_changes_and_sigterm() {
     let landing = lab.agent_get(0, "/").unwrap();
     assert!(landing.body.contains("/prometheus.report"));
     assert_eq!(lab.agent_get(0, "/nope").unwrap().status, 404);
-    let status: RoundReport = serde_json::from_str(&lab.agent_get(0, "/status.json").unwrap().body).unwrap();
+    let status: RoundReport =
+        serde_json::from_str(&lab.agent_get(0, "/status.json").unwrap().body).unwrap();
     assert_eq!(status.node, "control-plane-0");
 
     // A live scrape passes promtool's lint and carries the seed's metric.
     let scrape = lab.agent_get(0, "/prometheus.report").unwrap();
     assert_eq!(scrape.status, 200);
     assert!(scrape.body.contains("networktest_total_error_count 0"));
-    assert!(scrape.body.contains("networktest_target_up{kind=\"pod-ping\",target_node=\"node-1\""));
+    assert!(scrape
+        .body
+        .contains("networktest_target_up{kind=\"pod-ping\",target_node=\"node-1\""));
     let mut promtool = Command::new("promtool")
         .args(["check", "metrics"])
         .stdin(Stdio::piped())
@@ -127,10 +147,21 @@ fn endpoints_metrics_changes_and_sigterm() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("promtool (make setup installs it)");
-    promtool.stdin.take().unwrap().write_all(scrape.body.as_bytes()).unwrap();
+    promtool
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(scrape.body.as_bytes())
+        .unwrap();
     let out = promtool.wait_with_output().unwrap();
-    assert!(out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(), "promtool: {out:?}");
-    assert_eq!(lab.agent_get(0, "/metrics").unwrap().body.lines().next(), scrape.body.lines().next());
+    assert!(
+        out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
+        "promtool: {out:?}"
+    );
+    assert_eq!(
+        lab.agent_get(0, "/metrics").unwrap().body.lines().next(),
+        scrape.body.lines().next()
+    );
 
     // A status change between two rounds shows in the table and the JSON.
     let t = now();
@@ -142,11 +173,13 @@ fn endpoints_metrics_changes_and_sigterm() {
     assert_eq!(changes[0]["was_ok"], true);
     assert_eq!(changes[0]["now_ok"], false);
     std::thread::sleep(Duration::from_millis(300));
-    assert!(lab
-        .agent_output(0)
-        .contains("Status change: pod-ping node-1 k8s-network-test-daemonset-1 198.19.1.10: OK -> FAIL"));
+    assert!(lab.agent_output(0).contains(
+        "Status change: pod-ping node-1 k8s-network-test-daemonset-1 198.19.1.10: OK -> FAIL"
+    ));
 
     // SIGTERM ends the agent within a second (it is PID 1 in its container).
-    let took = lab.terminate_agent(0, Duration::from_secs(5)).expect("agent exits on SIGTERM");
+    let took = lab
+        .terminate_agent(0, Duration::from_secs(5))
+        .expect("agent exits on SIGTERM");
     assert!(took < Duration::from_secs(1), "took {took:?}");
 }

@@ -49,9 +49,13 @@ fn main() {
         );
     }
     let dir = lab.cluster.dir.display();
-    println!("The cluster is up: {nodes} nodes, 2 DNS pods, an agent on every node, rounds every 10 s.");
+    println!(
+        "The cluster is up: {nodes} nodes, 2 DNS pods, an agent on every node, rounds every 10 s."
+    );
     println!();
-    println!("  Prometheus:      http://127.0.0.1:9090/graph?g0.expr=sum(networktest_total_error_count)");
+    println!(
+        "  Prometheus:      http://127.0.0.1:9090/graph?g0.expr=sum(networktest_total_error_count)"
+    );
     for (i, n) in lab.cluster.nodes.iter().enumerate() {
         println!(
             "  agent on {:<16} curl http://127.0.0.1:{}/prometheus.report   (also /status.json)",
@@ -59,7 +63,9 @@ fn main() {
             8123 + i
         );
     }
-    println!("  agent logs:      tail -f {dir}/agent-0.out   (the table; agent-N.log has diagnostics)");
+    println!(
+        "  agent logs:      tail -f {dir}/agent-0.out   (the table; agent-N.log has diagnostics)"
+    );
     println!(
         "  break something: ip -n {} link set n2 down   (node-2's cable; `up` heals it)",
         lab.cluster.underlay.name
