@@ -336,7 +336,20 @@ fn list<'a>(
     let end = page.map_or(matching.len(), |n| {
         start.saturating_add(n).min(matching.len())
     });
-    let items: Vec<&Value> = matching.get(start.min(end)..end).unwrap_or(&[]).to_vec();
+    // Items in a real list carry no kind/apiVersion of their own.
+    let items: Vec<Value> = matching
+        .get(start.min(end)..end)
+        .unwrap_or(&[])
+        .iter()
+        .map(|o| {
+            let mut o = (*o).clone();
+            if let Some(m) = o.as_object_mut() {
+                m.remove("kind");
+                m.remove("apiVersion");
+            }
+            o
+        })
+        .collect();
     let mut metadata = json!({ "resourceVersion": rv.to_string() });
     if end < matching.len() {
         metadata["continue"] = json!(ContinueToken { rv, offset: end }.encode());
