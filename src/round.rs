@@ -128,7 +128,14 @@ fn dns_check(d: &DnsCheck, timeout: Duration) -> Check {
                 .collect::<Vec<_>>()
                 .join(",")
         }),
-        DnsCheck::Reverse { ip, .. } => dns::system_reverse(*ip, timeout),
+        // Absolute, as the seed printed it: `kube-dns.kube-system.svc.cluster.local.`
+        DnsCheck::Reverse { ip, .. } => dns::system_reverse(*ip, timeout).map(|name| {
+            if name.ends_with('.') {
+                name
+            } else {
+                name + "."
+            }
+        }),
         DnsCheck::Instance { ip, name, .. } => {
             let qtype = if ip.is_ipv4() {
                 dns::QType::A

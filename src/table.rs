@@ -31,23 +31,31 @@ pub fn render(r: &RoundReport) -> String {
             e = one_line(e)
         );
     }
-    for c in &r.checks {
-        let status = status(c);
-        let _ = match c.kind {
-            CheckKind::DnsReverse if c.ok => writeln!(out, "DNS: {} {}", c.address, c.answer),
-            CheckKind::DnsReverse => writeln!(out, "DNS: {} ({}) - {status}", c.address, c.target),
-            CheckKind::DnsService => {
-                writeln!(out, "DNS lookup: {} {} - {status}", c.target, c.answer)
-            }
-            CheckKind::DnsInstance => writeln!(
-                out,
-                "DNS instance: {} {} {} - {status}",
-                c.target,
-                c.address,
-                rtt_ms(c, " ms")
-            ),
-            _ => Ok(()),
-        };
+    // The seed's `DNS: <ip> <name>` lines first, then lookups, then the per-instance queries.
+    for kind in [
+        CheckKind::DnsReverse,
+        CheckKind::DnsService,
+        CheckKind::DnsInstance,
+    ] {
+        for c in r.checks.iter().filter(|c| c.kind == kind) {
+            let status = status(c);
+            let _ = match c.kind {
+                CheckKind::DnsReverse if c.ok => writeln!(out, "DNS: {} {}", c.address, c.answer),
+                CheckKind::DnsReverse => {
+                    writeln!(out, "DNS: {} ({}) - {status}", c.address, c.target)
+                }
+                CheckKind::DnsService => {
+                    writeln!(out, "DNS lookup: {} {} - {status}", c.target, c.answer)
+                }
+                _ => writeln!(
+                    out,
+                    "DNS instance: {} {} {} - {status}",
+                    c.target,
+                    c.address,
+                    rtt_ms(c, " ms")
+                ),
+            };
+        }
     }
     let nodes = node_order(&r.checks);
     let _ = writeln!(out, "Testing {} nodes", nodes.len());
