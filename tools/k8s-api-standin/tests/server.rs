@@ -313,6 +313,13 @@ fn paging_resource_version_and_continue_errors() {
             r.json()["message"],
             "specifying resource version is not allowed when using continue"
         );
+        // Like etcd3's store: resourceVersion "" or "0" with continue is allowed and pages.
+        let v = c
+            .get(&format!(
+                "/api/v1/pods?limit=2&continue={token}&resourceVersion=0"
+            ))
+            .json();
+        assert_eq!(names(&v), ["agent-2", "agent-3"]);
         let r = c.get("/api/v1/pods?limit=2&continue=not-a-token");
         assert_eq!(
             (r.code, r.json()["reason"].as_str()),
