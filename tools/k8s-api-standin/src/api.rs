@@ -35,21 +35,22 @@ impl Response {
 /// The wording kube-apiserver uses for a continue token from before the data changed.
 pub const EXPIRED_MESSAGE: &str = "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.";
 
-/// A `Status` failure body as kube-apiserver writes it.
+/// A `Status` failure body as kube-apiserver writes it, keys in its order (serde_json's
+/// default map would sort them).
 pub fn status(code: u16, reason: &str, message: &str, details: Option<Value>) -> Response {
-    let mut v = json!({
-        "kind": "Status",
-        "apiVersion": "v1",
-        "metadata": {},
-        "status": "Failure",
-        "message": message,
-        "reason": reason,
-    });
-    if let Some(d) = details {
-        v["details"] = d;
+    let details = details.map_or(String::new(), |d| format!(",\"details\":{d}"));
+    let body = format!(
+        "{{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{{}},\"status\":\"Failure\",\
+         \"message\":{},\"reason\":{}{details},\"code\":{code}}}",
+        Value::from(message),
+        Value::from(reason),
+    );
+    Response {
+        code,
+        content_type: "application/json".into(),
+        headers: Vec::new(),
+        body: body.into_bytes(),
     }
-    v["code"] = json!(code);
-    Response::json(code, &v)
 }
 
 /// 401 for a missing or wrong bearer token.
@@ -358,10 +359,17 @@ fn list<'a>(
         }
     }
     let (list_kind, api_version) = kind.list_kind();
-    Response::json(
-        200,
-        &json!({ "kind": list_kind, "apiVersion": api_version, "metadata": metadata, "items": items }),
-    )
+    // Envelope keys in the real order: kind, apiVersion, metadata, items.
+    let body = format!(
+        "{{\"kind\":\"{list_kind}\",\"apiVersion\":\"{api_version}\",\"metadata\":{metadata},\"items\":{}}}",
+        Value::Array(items)
+    );
+    Response {
+        code: 200,
+        content_type: "application/json".into(),
+        headers: Vec::new(),
+        body: body.into_bytes(),
+    }
 }
 
 #[cfg(test)]

@@ -94,9 +94,12 @@ fn try_main() -> Result<(), String> {
         std::thread::sleep(Duration::from_millis(100));
         let now = mtime(&args.cluster);
         if now.is_some() && now != cluster_mtime {
-            cluster_mtime = now;
             match read_cluster(&args.cluster) {
-                Ok(c) => standin.set_cluster(c),
+                Ok(c) => {
+                    standin.set_cluster(c);
+                    cluster_mtime = now;
+                }
+                // Retried on the next tick: a harness may be half-way through writing it.
                 Err(e) => eprintln!("k8s-api-standin: keeping the previous cluster: {e}"),
             }
         }
