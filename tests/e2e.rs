@@ -386,7 +386,9 @@ fn teardown_leaves_nothing_behind_even_after_a_failure() {
                 ..Spec::default()
             },
             binary: AGENT.into(),
-            agent_args: vec!["--interval".into(), "2s".into()],
+            agent_args: ["--interval", "2s", "--dns-timeout", "1s"]
+                .map(String::from)
+                .to_vec(),
             prometheus: true,
         });
         names = lab.cluster.namespaces();

@@ -186,9 +186,10 @@ impl Lab {
             .set_cluster(api_objects(&self.cluster, &self.hidden_agents));
     }
 
-    /// GETs `path` from agent `i` (from inside the cluster network).
+    /// GETs `path` from agent `i`, from inside its own pod namespace, so the answer comes
+    /// whatever the scenario did to the network between the pods.
     pub fn agent_get(&self, i: usize, path: &str) -> Result<http::Response, String> {
-        http::get(&self.cluster.api.name, self.agent_addrs()[i], path)
+        http::get(&self.cluster.agents[i].ns.name, self.agent_addrs()[i], path)
     }
 
     /// The agent's last round as JSON, once it has one.

@@ -309,10 +309,14 @@ impl Cluster {
         ]);
     }
 
-    /// Makes the DNS Service IP unreachable (its link down) or reachable again.
-    pub fn set_service_reachable(&self, up: bool) {
-        let state = if up { "up" } else { "down" };
-        self.service.pod.ns.ip(&["link", "set", "eth0", state]);
+    /// Makes the DNS Service IP unreachable (everything sent to it silently dropped) or
+    /// reachable again. (Taking its link down would also delete its routes for good.)
+    pub fn set_service_reachable(&self, reachable: bool) {
+        let op = if reachable { "-D" } else { "-I" };
+        self.service
+            .pod
+            .ns
+            .exec(&["iptables", op, "INPUT", "-j", "DROP"]);
     }
 
     /// Drops a random share (0.0-1.0) of the packets node `i` forwards or sends, or stops

@@ -60,6 +60,11 @@ impl Shared {
         let mut st = self.lock();
         let plan = st.fault.as_mut()?;
         if only_close != (plan.fault == Fault::CloseImmediately) {
+            // A server that went away drops its kept-alive connections too: requests on them
+            // are closed unanswered (the count still counts new connections only).
+            if plan.fault == Fault::CloseImmediately {
+                return Some(Fault::CloseImmediately);
+            }
             return None;
         }
         let fault = plan.fault.clone();
