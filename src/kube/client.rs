@@ -29,7 +29,20 @@ const MAX_RETRY_WAIT: Duration = Duration::from_secs(5);
 pub struct Client {
     settings: Settings,
     agent: ureq::Agent,
-    token: Mutex<Option<(String, Instant)>>,
+    token: Mutex<Option<CachedToken>>,
+}
+
+/// The token as last read, with what identifies that version of the file.
+struct CachedToken {
+    value: String,
+    read_at: Instant,
+    stamp: Option<(std::time::SystemTime, u64)>,
+}
+
+/// Modification time and size: a rotated token shows up as a change in either.
+fn file_stamp(path: &Path) -> Option<(std::time::SystemTime, u64)> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.modified().ok()?, meta.len()))
 }
 
 impl Client {
@@ -65,15 +78,17 @@ impl Client {
         &self.settings
     }
 
-    /// The bearer token, re-read from its file when older than a minute or when `force`d.
+    /// The bearer token, re-read from its file when the file changed (a `stat` per request),
+    /// when older than a minute (client-go's period), or when `force`d after a 401.
     fn token(&self, force: bool) -> Result<String, Error> {
+        let path = &self.settings.token_file;
+        let stamp = file_stamp(path);
         let mut cache = self.token.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((token, read_at)) = cache.as_ref() {
-            if !force && read_at.elapsed() < TOKEN_MAX_AGE {
-                return Ok(token.clone());
+        if let Some(c) = cache.as_ref() {
+            if !force && c.read_at.elapsed() < TOKEN_MAX_AGE && c.stamp == stamp {
+                return Ok(c.value.clone());
             }
         }
-        let path = &self.settings.token_file;
         let token_error = |message: String| Error::Token {
             path: path.clone(),
             message,
@@ -83,7 +98,11 @@ impl Client {
         if token.is_empty() {
             return Err(token_error("the file is empty".into()));
         }
-        *cache = Some((token.clone(), Instant::now()));
+        *cache = Some(CachedToken {
+            value: token.clone(),
+            read_at: Instant::now(),
+            stamp,
+        });
         Ok(token)
     }
 
