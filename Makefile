@@ -23,7 +23,7 @@ lint: setup ## rustfmt check and clippy with -D warnings
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
-test: setup lint manifests ## The test command: unit, integration and end-to-end tests (root for the network ones)
+test: setup lint manifests image ## The test command: unit, integration and end-to-end tests (root for the network ones)
 	$(CARGO) test --workspace --locked
 
 e2e: setup ## End-to-end tests only: a namespace-built cluster, real agents, DNS and Prometheus (root)
