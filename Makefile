@@ -23,8 +23,10 @@ lint: setup ## rustfmt check and clippy with -D warnings
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
-test: setup lint manifests image ## The test command: unit, integration and end-to-end tests (root for the network ones)
-	$(CARGO) test --workspace --locked
+test: setup lint manifests image ## The test command: unit, integration, end-to-end and image tests (root for the network ones)
+	@mkdir -p target
+	set -o pipefail; NETTEST_IMAGE=$(IMAGE):$(VERSION) $(CARGO) test --workspace --locked 2>&1 | tee target/test.log
+	@awk '/^test result:/ { p += $$4; f += $$6 } END { printf "tests: %d passed, %d failed\n", p, f }' target/test.log
 
 e2e: setup ## End-to-end tests only: a namespace-built cluster, real agents, DNS and Prometheus (root)
 	$(CARGO) test --locked --test e2e --test agent_round -- --nocapture
