@@ -33,22 +33,7 @@ fn node(i: usize) -> String {
     }
 }
 
-/// `"<kind> <target>"` of every failed check of a round.
-fn failed(round: &Value) -> BTreeSet<String> {
-    round["checks"]
-        .as_array()
-        .expect("checks")
-        .iter()
-        .filter(|c| c["ok"] == false)
-        .map(|c| {
-            format!(
-                "{} {}",
-                c["kind"].as_str().unwrap(),
-                c["target"].as_str().unwrap()
-            )
-        })
-        .collect()
-}
+use cluster_box::lab::failed_checks as failed;
 
 fn set(items: &[String]) -> BTreeSet<String> {
     items.iter().cloned().collect()

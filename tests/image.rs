@@ -12,6 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use cluster_box::http;
+use cluster_box::lab::failed_checks as failed;
 use k8s_api_standin as api;
 use serde_json::Value;
 
@@ -165,22 +166,6 @@ fn round_after(i: usize, after: &str) -> Value {
     }
 }
 
-fn failed(round: &Value) -> Vec<String> {
-    round["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["ok"] == false)
-        .map(|c| {
-            format!(
-                "{} {}",
-                c["kind"].as_str().unwrap(),
-                c["target"].as_str().unwrap()
-            )
-        })
-        .collect()
-}
-
 #[test]
 fn image_runs_restricted_and_detects_a_disconnected_node() {
     if !can_run() {
@@ -296,7 +281,7 @@ fn image_runs_restricted_and_detects_a_disconnected_node() {
         let r = round_after(i, &t0);
         assert_eq!(
             failed(&r),
-            Vec::<String>::new(),
+            Default::default(),
             "agent {i}: {r}\nlogs: {}",
             docker(&["logs", &rig.container(i)]).unwrap_or_default()
         );
@@ -315,10 +300,9 @@ fn image_runs_restricted_and_detects_a_disconnected_node() {
         let r = round_after(i, &t1);
         assert_eq!(
             failed(&r),
-            vec![
-                "host-ping node-2".to_string(),
-                "pod-ping agent-2".to_string()
-            ],
+            ["host-ping node-2", "pod-ping agent-2"]
+                .map(String::from)
+                .into(),
             "agent {i}: {r}"
         );
     }

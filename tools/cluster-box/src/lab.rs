@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use k8s_api_standin as api;
@@ -92,14 +92,12 @@ impl Lab {
             .collect()
     }
 
-    /// The agent command line for pod `i`, run as uid/gid 65534 as in the image.
-    fn spawn_agent(&self, i: usize) -> Child {
+    /// The agent binary in pod `i`'s namespace, as uid/gid 65534 like the image, with the
+    /// API, identity flags and `--ca-file`/`--token-file` of this lab; callers add the rest.
+    fn agent_command(&self, i: usize) -> Command {
         let pod = &self.cluster.agents[i];
         let node = &self.cluster.nodes[pod.node];
-        let dir = &self.cluster.dir;
-        let out = std::fs::File::create(dir.join(format!("agent-{i}.out"))).expect("log");
-        let err = std::fs::File::create(dir.join(format!("agent-{i}.log"))).expect("log");
-        let mut cmd = self.cluster.agents[i].ns.command("setpriv");
+        let mut cmd = pod.ns.command("setpriv");
         cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
             .arg(&self.options.binary)
             .arg("--api-server")
@@ -110,35 +108,31 @@ impl Lab {
             .arg(self.api.ca_path())
             .args(["--namespace", "kube-system", "--node-name", &node.name])
             .args(["--pod-name", &pod.name])
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// Starts the long-running agent of pod `i`, logging to files in the lab's directory.
+    fn spawn_agent(&self, i: usize) -> Child {
+        let dir = &self.cluster.dir;
+        let out = std::fs::File::create(dir.join(format!("agent-{i}.out"))).expect("log");
+        let err = std::fs::File::create(dir.join(format!("agent-{i}.log"))).expect("log");
+        self.agent_command(i)
             .args(["--listen", &format!("0.0.0.0:{AGENT_PORT}")])
             .args(&self.options.agent_args)
             .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
             .stdout(out)
-            .stderr(err);
-        cmd.spawn().expect("start agent")
+            .stderr(err)
+            .spawn()
+            .expect("start agent")
     }
 
     /// Runs a one-shot agent in pod `i`'s namespace with extra flags (e.g. `--once`), and
     /// returns (exit code, stdout, stderr).
     pub fn run_once(&self, i: usize, extra: &[&str]) -> (i32, String, String) {
-        let pod = &self.cluster.agents[i];
-        let node = &self.cluster.nodes[pod.node];
-        let out = self.cluster.agents[i]
-            .ns
-            .command("setpriv")
-            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-            .arg(&self.options.binary)
-            .arg("--api-server")
-            .arg(self.api.url())
-            .arg("--token-file")
-            .arg(self.api.token_path())
-            .arg("--ca-file")
-            .arg(self.api.ca_path())
-            .args(["--namespace", "kube-system", "--node-name", &node.name])
-            .args(["--pod-name", &pod.name])
+        let out = self
+            .agent_command(i)
             .args(extra)
-            .stdin(Stdio::null())
             .output()
             .expect("run agent");
         (
@@ -237,6 +231,26 @@ impl Drop for Lab {
             self.stop_agent(i);
         }
     }
+}
+
+/// `"<kind> <target>"` of every failed check in a round's JSON (`/status.json`).
+pub fn failed_checks(round: &serde_json::Value) -> BTreeSet<String> {
+    round["checks"]
+        .as_array()
+        .map(|checks| {
+            checks
+                .iter()
+                .filter(|c| c["ok"] == false)
+                .map(|c| {
+                    format!(
+                        "{} {}",
+                        c["kind"].as_str().unwrap_or("?"),
+                        c["target"].as_str().unwrap_or("?")
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The Kubernetes objects of the cluster: nodes, the agent pods (minus `hidden`), the
