@@ -16,6 +16,8 @@ use super::{discovery, Settings, Snapshot};
 /// Responses larger than this are refused (a 5,000-node NodeList is about 60 MiB... of which
 /// the agent reads a sliver; anything bigger is not an API answer we want in memory).
 pub const MAX_BODY: u64 = 64 << 20;
+/// Error bodies are read for their message only.
+const MAX_ERROR_BODY: u64 = 1 << 20;
 /// Projected service-account tokens rotate; client-go re-reads the file every minute.
 const TOKEN_MAX_AGE: Duration = Duration::from_secs(60);
 /// Page size when the server pages (it does not for `resourceVersion=0`, served from cache).
@@ -106,9 +108,10 @@ impl Client {
         Ok(token)
     }
 
-    /// GETs `path` and returns the body of a 200. A 401 re-reads the token and retries once;
-    /// a 429 with a short Retry-After waits and retries once.
-    fn get_bytes(&self, path: &str, query: &[(&str, &str)]) -> Result<Vec<u8>, Error> {
+    /// GETs `path` and returns the body of a 200, unread. A 401 re-reads the token and
+    /// retries once; a 429 with a short Retry-After waits and retries once. Error bodies are
+    /// read (bounded) for their message.
+    fn get_ok(&self, path: &str, query: &[(&str, &str)]) -> Result<ureq::Body, Error> {
         let url = format!("{}{}", self.settings.api_server, path);
         let (mut reauth, mut throttled) = (false, false);
         loop {
@@ -131,14 +134,24 @@ impl Client {
             };
             let retry_after = header("retry-after").and_then(|v| v.trim().parse::<u64>().ok());
             let json = header("content-type").is_some_and(|c| c.contains("json"));
+            if status == 200 {
+                // Refuse a body announced as too large before reading any of it.
+                let length = header("content-length").and_then(|v| v.trim().parse::<u64>().ok());
+                if let Some(limit) = length.filter(|n| *n > MAX_BODY).map(|_| MAX_BODY) {
+                    return Err(Error::TooLarge {
+                        path: path.to_string(),
+                        limit,
+                    });
+                }
+                return Ok(resp.into_body());
+            }
             let body = resp
                 .into_body()
                 .with_config()
-                .limit(MAX_BODY)
+                .limit(MAX_ERROR_BODY)
                 .read_to_vec()
                 .map_err(|e| self.transport_error(path, e))?;
             match status {
-                200 => return Ok(body),
                 401 if !reauth => {
                     log::info!("api: 401 for {path}; re-reading the token and retrying once");
                     reauth = true;
@@ -160,10 +173,28 @@ impl Client {
         path: &str,
         query: &[(&str, &str)],
     ) -> Result<T, Error> {
-        let body = self.get_bytes(path, query)?;
-        serde_json::from_slice(&body).map_err(|e| Error::Decode {
-            path: path.to_string(),
-            message: format!("not the JSON object expected: {e}"),
+        let mut body = self.get_ok(path, query)?;
+        // Parse straight from the stream: a 60 MB NodeList never sits in memory as text, only
+        // the few fields the typed structs keep.
+        let reader = std::io::BufReader::new(body.with_config().limit(MAX_BODY).reader());
+        serde_json::from_reader(reader).map_err(|e| {
+            if !e.is_io() {
+                return Error::Decode {
+                    path: path.to_string(),
+                    message: format!("not the JSON object expected: {e}"),
+                };
+            }
+            // The body reader failed: ureq's error travels inside the io::Error.
+            let io = std::io::Error::from(e);
+            let inner = io
+                .get_ref()
+                .and_then(|i| i.downcast_ref::<ureq::Error>())
+                .map(|u| match u {
+                    ureq::Error::BodyExceedsLimit(limit) => ureq::Error::BodyExceedsLimit(*limit),
+                    ureq::Error::Timeout(t) => ureq::Error::Timeout(*t),
+                    _ => ureq::Error::Io(std::io::Error::new(io.kind(), u.to_string())),
+                });
+            self.transport_error(path, inner.unwrap_or(ureq::Error::Io(io)))
         })
     }
 
