@@ -124,7 +124,16 @@ impl Client {
             for (k, v) in query {
                 req = req.query(*k, *v);
             }
-            let resp = req.call().map_err(|e| self.transport_error(path, e))?;
+            let resp = req.call().map_err(|e| match e {
+                // No response head at all: the connection, not the body, is the problem.
+                ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    Error::Connect {
+                        server: self.settings.api_server.clone(),
+                        message: "the server closed the connection without answering".into(),
+                    }
+                }
+                e => self.transport_error(path, e),
+            })?;
             let status = resp.status().as_u16();
             let header = |name: &str| {
                 resp.headers()
@@ -333,6 +342,11 @@ impl Client {
                 server,
                 message: r.to_string(),
             },
+            // rustls reports handshake and certificate failures as InvalidData I/O errors.
+            ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::InvalidData => Error::Tls {
+                server,
+                message: io.to_string(),
+            },
             ureq::Error::HostNotFound => Error::Connect {
                 server,
                 message: "host not found".into(),
@@ -397,10 +411,9 @@ pub fn status_message(code: u16, json: bool, body: &[u8]) -> String {
         }
     }
     let text = String::from_utf8_lossy(body);
-    let line = text
-        .lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty())
+    // A proxy's HTML error page says more in its title than in its first line (`<html>`).
+    let line = html_title(&text)
+        .or_else(|| text.lines().map(str::trim).find(|l| !l.is_empty()))
         .unwrap_or("");
     if line.is_empty() {
         return format!("HTTP {code} with an empty body");
@@ -410,6 +423,16 @@ pub fn status_message(code: u16, json: bool, body: &[u8]) -> String {
         short.push_str("...");
     }
     short
+}
+
+/// The `<title>` of an HTML page, when it has a non-empty one.
+fn html_title(text: &str) -> Option<&str> {
+    // ASCII lowercasing keeps byte offsets, so they index `text` too.
+    let lower = text.to_ascii_lowercase();
+    let start = lower.find("<title>")? + "<title>".len();
+    let end = start + lower[start..].find("</title>")?;
+    let title = text.get(start..end)?.trim();
+    (!title.is_empty()).then_some(title)
 }
 
 /// Reads the CA bundle: every certificate in it, and nothing else, is trusted.
@@ -467,6 +490,13 @@ mod tests {
         );
         let m = status_message(404, true, proxy_404);
         assert!(!m.is_empty() && m.len() <= 203, "{m}");
+        let nginx =
+            b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body></body></html>";
+        assert_eq!(status_message(502, false, nginx), "502 Bad Gateway");
+        assert_eq!(
+            status_message(502, false, b"<html><title> </title>"),
+            "<html><title> </title>"
+        );
         let long = "x".repeat(1000);
         assert!(status_message(500, false, long.as_bytes()).ends_with("..."));
     }

@@ -33,6 +33,14 @@ pub enum Fault {
     },
     /// Answer any request that carries `continue` with 410 Expired.
     ExpireContinue,
+    /// Page like `PageAlways` and answer the next `expire` requests that carry `continue`
+    /// with 410 Expired (then page normally): a list expiring mid-paging, once or every time.
+    ExpireWhilePaging {
+        /// Items per page.
+        limit: usize,
+        /// How many continue requests get 410.
+        expire: u32,
+    },
     /// A 200 list body of exactly this many bytes, streamed.
     Huge {
         /// Body size in bytes.

@@ -55,6 +55,18 @@ impl Shared {
         self.stop.load(Ordering::Relaxed)
     }
 
+    /// Counts down `ExpireWhilePaging`'s 410s; true when this continue request gets one.
+    fn count_down_expire(&self) -> bool {
+        let mut st = self.lock();
+        match st.fault.as_mut().map(|p| &mut p.fault) {
+            Some(Fault::ExpireWhilePaging { expire, .. }) if *expire > 0 => {
+                *expire -= 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Takes the active fault for one request, counting it down.
     fn take_fault(&self, only_close: bool) -> Option<Fault> {
         let mut st = self.lock();
@@ -489,6 +501,11 @@ fn answer(tls: &mut Tls, req: &Request, shared: &Shared) -> io::Result<bool> {
         }
         Some(Fault::PageAlways { limit }) => mode.page_always = Some(*limit),
         Some(Fault::ExpireContinue) => mode.expire_continue = true,
+        Some(Fault::ExpireWhilePaging { limit, .. }) => {
+            mode.page_always = Some(*limit);
+            let continues = query.iter().any(|(k, v)| k == "continue" && !v.is_empty());
+            mode.expire_continue = continues && shared.count_down_expire();
+        }
         Some(Fault::Truncate) | None => {}
     }
     let response = {
