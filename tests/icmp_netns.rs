@@ -678,3 +678,30 @@ fn concurrent_probe_calls_share_one_prober_correctly() {
         }
     });
 }
+
+/// A socket reports an ICMP error queued for one target on its next send, whatever that
+/// send's destination: a healthy target sent right after an unreachable one must not fail.
+#[test]
+fn icmp_errors_for_one_target_never_fail_the_next() {
+    if !need_root("icmp_errors_for_one_target_never_fail_the_next") {
+        return;
+    }
+    let n = net("ie", true);
+    n.q.ip(&["route", "add", "local", "198.18.24.0/24", "dev", "lo"]);
+    let mut targets = Vec::new();
+    for i in 0..50u8 {
+        targets.push(IpAddr::from([198, 18, 17, i + 1]));
+        for j in 0..4u8 {
+            targets.push(IpAddr::from([198, 18, 24, i * 4 + j + 1]));
+        }
+    }
+    for kind in [SocketKind::Datagram, SocketKind::Raw] {
+        let rounds = probe_in(&n.p, opts(kind), 3, targets.clone());
+        for results in &rounds {
+            for r in results {
+                let live = matches!(r.target, IpAddr::V4(a) if a.octets()[2] == 24);
+                assert_eq!(r.ok(), live, "{kind:?}: {r:?}");
+            }
+        }
+    }
+}

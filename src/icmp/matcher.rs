@@ -103,6 +103,16 @@ impl Round {
         self.outstanding += 1;
     }
 
+    /// A recorded request goes out later than recorded (its send was retried): restart its
+    /// clock so the wait does not count as round-trip time.
+    pub fn resent(&mut self, family: Family, seq: u16, sent_at: Duration) {
+        if let Some(s) = self.pending.get_mut(&(family, seq)) {
+            if !s.done {
+                s.sent_at = sent_at;
+            }
+        }
+    }
+
     /// The send of a recorded request failed: it will get no answer.
     pub fn send_failed(&mut self, family: Family, seq: u16, why: String) {
         if let Some(s) = self.pending.get_mut(&(family, seq)) {

@@ -227,6 +227,7 @@ impl Prober {
         // Recorded before sending: the reply can be stamped before send_to returns.
         round.sent(target, s.family, seq, seq32, now_realtime());
         let mut tries = 0;
+        let mut retried_error = false;
         loop {
             match s.send(&pkt, dst) {
                 Ok(()) => return,
@@ -234,6 +235,16 @@ impl Prober {
                     tries += 1;
                     drain(socks, round, buf);
                     wait(&[s], Duration::from_millis(10), libc::POLLOUT);
+                    round.resent(s.family, seq, now_realtime());
+                }
+                // A socket reports a pending ICMP error (one that arrived for an earlier,
+                // different target) on its next send, and that send does not go out. The
+                // failed call cleared the error: read what is queued and send once more, so
+                // only an error for this destination itself fails this target.
+                Err(_) if !retried_error => {
+                    retried_error = true;
+                    drain(socks, round, buf);
+                    round.resent(s.family, seq, now_realtime());
                 }
                 Err(e) => {
                     round.send_failed(s.family, seq, format!("send failed: {}", short_error(&e)));
