@@ -77,9 +77,11 @@ pub fn plan(snapshot: &Snapshot, domain: &str) -> Plan {
         .iter()
         .map(|n| (n.name.as_str(), n.internal_ips.clone()))
         .collect();
-    // Agent pods on nodes the node list does not know (or unscheduled) still get a row.
+    // A usable agent pod on a node the node list does not know (yet) still gets a row; an
+    // unscheduled pod (no node) or a leftover on a removed node is no missing node.
     for (node, pods) in &pods_by_node {
-        if !nodes.iter().any(|(n, _)| n == node) {
+        let known = nodes.iter().any(|(n, _)| n == node);
+        if !known && !node.is_empty() && pick_agent(pods).is_ok() {
             nodes.push((node, pods.iter().flat_map(|p| p.host_ips.clone()).collect()));
         }
     }
@@ -154,11 +156,14 @@ pub fn plan(snapshot: &Snapshot, domain: &str) -> Plan {
             target: target.clone(),
             target_node: target_node.clone(),
         });
+        // The kube-dns Service has every address family its EndpointSlices have, so the
+        // A/AAAA query matching this instance's family always has an answer (the
+        // `kubernetes` Service is often single-stack).
         out.dns.push(DnsCheck::Instance {
             ip: inst.ip,
             target,
             target_node,
-            name: names[1].clone(),
+            name: names[0].clone(),
         });
     }
     out
@@ -325,7 +330,7 @@ mod tests {
             instances,
             [(
                 "coredns-a".to_string(),
-                "kubernetes.default.svc.cluster.tst.local.".to_string()
+                "kube-dns.kube-system.svc.cluster.tst.local.".to_string()
             )]
         );
         let reverses = p
@@ -337,11 +342,25 @@ mod tests {
     }
 
     #[test]
+    fn unscheduled_or_orphaned_pods_are_no_missing_node() {
+        let mut s = snapshot();
+        s.agents.push(pod("a9", "", "", "Pending"));
+        let mut orphan = pod("a8", "gone-node", "198.18.100.8", "Running");
+        orphan.deleting = true;
+        s.agents.push(orphan);
+        let p = plan(&s, "x");
+        assert_eq!(p.rows.len(), 4, "only the four known nodes");
+        assert_eq!(p.static_checks.len(), 2, "n3 and n4 only");
+    }
+
+    #[test]
     fn agent_on_unknown_node_still_gets_a_row() {
         let mut s = snapshot();
         s.nodes.clear();
         let p = plan(&s, "x");
-        assert_eq!(p.rows.len(), 3);
+        // The running agents keep their rows; the Pending one on an unknown node does not.
+        assert_eq!(p.rows.len(), 2);
+        assert!(p.static_checks.is_empty());
         assert!(p.pings.iter().all(|t| t.kind == CheckKind::PodPing));
     }
 }

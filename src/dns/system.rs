@@ -3,59 +3,64 @@
 //!
 //! libc lookups cannot be cancelled and their own timeout comes from resolv.conf (5 s x 2
 //! attempts by default, longer with several nameservers, unbounded with a broken NSS module).
-//! So each lookup runs on a helper thread and the caller waits only `timeout`. A timed-out
-//! thread stays blocked in libc until libc gives up; at most [`MAX_STUCK_LOOKUPS`] may be in
-//! flight, so a hung resolver costs a bounded number of threads instead of one per check per
-//! round, and further lookups fail at once with [`DnsError::Busy`] (a true failure report: the
-//! resolver is stuck) until the stuck ones return.
+//! So each lookup runs on a helper thread and the caller waits only `timeout`. A lookup whose
+//! caller gave up counts as stuck until libc returns; while [`MAX_STUCK_LOOKUPS`] are stuck,
+//! new lookups fail at once with [`DnsError::Busy`] (a true failure report: the resolver is
+//! stuck), so a hung resolver costs a bounded number of threads instead of one per check per
+//! round. Lookups that answer in time never count, however many run at once.
 
 use super::DnsError;
 use dns_lookup::{getaddrinfo, getnameinfo, AddrInfoHints, LookupError, LookupErrorKind};
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
-/// How many system-resolver lookups may be in flight (running or stuck) at once.
+/// How many abandoned (timed-out, still blocked in libc) lookups may exist at once.
 pub const MAX_STUCK_LOOKUPS: usize = 16;
 
-static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
+static STUCK: AtomicUsize = AtomicUsize::new(0);
 
-/// Releases a slot when the helper thread ends, however it ends.
-struct Slot;
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-fn take_slot() -> Option<Slot> {
-    IN_FLIGHT
-        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
-            (n < MAX_STUCK_LOOKUPS).then_some(n + 1)
-        })
-        .ok()
-        .map(|_| Slot)
-}
+const RUNNING: u8 = 0;
+const FINISHED: u8 = 1;
+const ABANDONED: u8 = 2;
 
 /// Runs `lookup` on a helper thread and waits at most `timeout` for it.
 fn with_timeout<T: Send + 'static>(
     timeout: Duration,
     lookup: impl FnOnce() -> Result<T, DnsError> + Send + 'static,
 ) -> Result<T, DnsError> {
-    let slot = take_slot().ok_or(DnsError::Busy)?;
+    if STUCK.load(Ordering::SeqCst) >= MAX_STUCK_LOOKUPS {
+        return Err(DnsError::Busy);
+    }
+    // Whoever moves the state away from RUNNING first decides how the lookup is counted.
+    let state = Arc::new(AtomicU8::new(RUNNING));
     let (tx, rx) = mpsc::sync_channel(1);
+    let theirs = state.clone();
     std::thread::Builder::new()
         .name("dns-lookup".into())
         .spawn(move || {
-            let _slot = slot;
             let _ = tx.send(lookup());
+            let finished =
+                theirs.compare_exchange(RUNNING, FINISHED, Ordering::SeqCst, Ordering::SeqCst);
+            if finished.is_err() {
+                // The caller gave up and counted this lookup as stuck: it is not any more.
+                STUCK.fetch_sub(1, Ordering::SeqCst);
+            }
         })
         .map_err(|e| DnsError::Resolver(format!("cannot start lookup thread: {e}")))?;
     match rx.recv_timeout(timeout) {
         Ok(result) => result,
-        Err(mpsc::RecvTimeoutError::Timeout) => Err(DnsError::Timeout(timeout)),
+        Err(mpsc::RecvTimeoutError::Timeout) => {
+            // Count first, so the helper's decrement can never come before the increment.
+            STUCK.fetch_add(1, Ordering::SeqCst);
+            let abandoned =
+                state.compare_exchange(RUNNING, ABANDONED, Ordering::SeqCst, Ordering::SeqCst);
+            if abandoned.is_err() {
+                STUCK.fetch_sub(1, Ordering::SeqCst); // it finished just now after all
+            }
+            Err(DnsError::Timeout(timeout))
+        }
         Err(mpsc::RecvTimeoutError::Disconnected) => {
             Err(DnsError::Resolver("lookup thread died".into()))
         }
@@ -118,15 +123,46 @@ mod tests {
     static SERIAL: Mutex<()> = Mutex::new(());
 
     #[test]
-    fn slots_are_bounded_and_released() {
+    fn many_quick_lookups_at_once_are_fine_and_stuck_ones_are_bounded() {
         let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-        let held: Vec<Slot> = std::iter::from_fn(take_slot).take(1000).collect();
-        assert!(held.len() <= MAX_STUCK_LOOKUPS);
-        assert!(matches!(
-            with_timeout(Duration::from_millis(1), || Ok(())),
+        // Another test's abandoned lookup may still be finishing.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while STUCK.load(Ordering::SeqCst) > 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // Healthy lookups in flight together never count against the limit.
+        let quick: Vec<_> = (0..3 * MAX_STUCK_LOOKUPS)
+            .map(|i| {
+                std::thread::spawn(move || {
+                    with_timeout(Duration::from_secs(30), move || {
+                        std::thread::sleep(Duration::from_millis(50));
+                        Ok(i)
+                    })
+                })
+            })
+            .collect();
+        for (i, h) in quick.into_iter().enumerate() {
+            assert_eq!(h.join().unwrap(), Ok(i));
+        }
+        // Lookups that hang: each abandoned one counts until it returns.
+        let release = Arc::new(std::sync::Barrier::new(MAX_STUCK_LOOKUPS + 1));
+        for _ in 0..MAX_STUCK_LOOKUPS {
+            let release = release.clone();
+            let got = with_timeout(Duration::from_millis(5), move || {
+                release.wait();
+                Ok(())
+            });
+            assert_eq!(got, Err(DnsError::Timeout(Duration::from_millis(5))));
+        }
+        assert_eq!(
+            with_timeout(Duration::from_secs(1), || Ok(1)),
             Err(DnsError::Busy)
-        ));
-        drop(held);
+        );
+        release.wait();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while STUCK.load(Ordering::SeqCst) > 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
         assert_eq!(with_timeout(Duration::from_secs(30), || Ok(7)), Ok(7));
     }
 
