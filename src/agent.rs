@@ -201,6 +201,7 @@ impl Agent {
                 return config_error(&format!("cannot handle signal {sig}: {e}"));
             }
         }
+        spawn_exit_watchdog(stop.clone());
         let shared = Arc::new(Shared::new(AgentInfo {
             version: env!("CARGO_PKG_VERSION").to_string(),
             node: self.config.node_name.clone(),
@@ -256,6 +257,41 @@ impl Agent {
         }
         log::info!("signal received, stopping");
         server.stop();
+        claim_exit();
         0
+    }
+}
+
+/// Set by whichever path ends the process, so that only one of them calls `exit`.
+static EXITING: AtomicBool = AtomicBool::new(false);
+
+/// Makes the caller the one that ends the process; if the watchdog already is, waits for it.
+fn claim_exit() {
+    if EXITING.swap(true, Ordering::SeqCst) {
+        loop {
+            std::thread::park();
+        }
+    }
+}
+
+/// The round loop sees a signal only between rounds, and a round can wait many seconds on a
+/// hung API server or resolver. The agent is PID 1 with nothing to flush or release, so when
+/// the loop has not ended shortly after a signal, this thread ends the process (in time for
+/// the manifest's 5 s grace period, and within a second).
+fn spawn_exit_watchdog(stop: Arc<AtomicBool>) {
+    let spawned = std::thread::Builder::new()
+        .name("exit-watchdog".into())
+        .spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            std::thread::sleep(Duration::from_millis(500));
+            if !EXITING.swap(true, Ordering::SeqCst) {
+                log::info!("signal received during a round, stopping now");
+                std::process::exit(0);
+            }
+        });
+    if let Err(e) = spawned {
+        log::warn!("cannot start the exit watchdog ({e}); a signal ends the agent between rounds");
     }
 }

@@ -343,7 +343,7 @@ fn render_last_round(out: &mut Out, report: &RoundReport, max_target_series: usi
         .count();
     out.sample("networktest_nodes_without_agent", &[], without as f64);
 
-    let shown = select_targets(report, max_target_series);
+    let (shown, unique) = select_targets(report, max_target_series);
     out.family(
         "networktest_target_series_omitted",
         "gauge",
@@ -352,7 +352,7 @@ fn render_last_round(out: &mut Out, report: &RoundReport, max_target_series: usi
     out.sample(
         "networktest_target_series_omitted",
         &[],
-        (report.checks.len() - shown.len()) as f64,
+        (unique - shown.len()) as f64,
     );
     out.family(
         "networktest_target_up",
@@ -391,15 +391,17 @@ fn target_labels(c: &crate::report::Check) -> [(&str, &str); 4] {
 
 /// Indexes of the checks that get per-target series: every failing one, and passing ones in
 /// report order while the total stays under `max`. A check repeating an earlier one's key is
-/// left out (two samples with the same labels would be an invalid scrape).
-fn select_targets(report: &RoundReport, max: usize) -> Vec<usize> {
+/// left out (two samples with the same labels would be an invalid scrape). Also returns how
+/// many distinct checks there were, so the cap's omissions can be counted exactly.
+fn select_targets(report: &RoundReport, max: usize) -> (Vec<usize>, usize) {
     let mut seen = HashSet::new();
     let unique: Vec<usize> = (0..report.checks.len())
         .filter(|&i| seen.insert(report.checks[i].key()))
         .collect();
     let failing = unique.iter().filter(|&&i| !report.checks[i].ok).count();
     let mut room = max.saturating_sub(failing);
-    unique
+    let count = unique.len();
+    let shown = unique
         .into_iter()
         .filter(|&i| {
             if !report.checks[i].ok {
@@ -411,7 +413,8 @@ fn select_targets(report: &RoundReport, max: usize) -> Vec<usize> {
             room -= 1;
             true
         })
-        .collect()
+        .collect();
+    (shown, count)
 }
 
 /// The text being built.
@@ -639,7 +642,10 @@ mod tests {
         let up = lines_of(&text, "networktest_target_up{");
         assert_eq!(up.len(), 6);
         assert_eq!(up.iter().filter(|l| l.ends_with(" 0")).count(), 4);
-        assert!(text.contains("networktest_target_series_omitted 9\n"));
+        assert!(
+            text.contains("networktest_target_series_omitted 8\n"),
+            "8 passing left out"
+        );
         totals.max_target_series = 2;
         let text = render(Some(&r), &totals, &info());
         let up = lines_of(&text, "networktest_target_up{");

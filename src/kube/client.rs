@@ -22,6 +22,8 @@ const MAX_ERROR_BODY: u64 = 1 << 20;
 const TOKEN_MAX_AGE: Duration = Duration::from_secs(60);
 /// Page size when the server pages (it does not for `resourceVersion=0`, served from cache).
 const PAGE_LIMIT: &str = "500";
+/// More pages than this (500 items each) is not a real list: 1,000,000 objects.
+const MAX_PAGES: usize = 2_000;
 /// How often a list that expires while paging (410) is started over before giving up.
 const LIST_RESTARTS: u32 = 3;
 /// The longest Retry-After the client waits for within a round before retrying once.
@@ -219,6 +221,7 @@ impl Client {
         'list: loop {
             let mut items: Vec<T> = Vec::new();
             let mut next: Option<String> = None;
+            let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
             loop {
                 let mut query: Vec<(&str, &str)> = params.to_vec();
                 query.push(("limit", PAGE_LIMIT));
@@ -243,10 +246,14 @@ impl Client {
                 if token.is_empty() {
                     return Ok(items);
                 }
-                if next.as_deref() == Some(token.as_str()) {
+                // A server that cycles tokens or never ends would keep the round (and
+                // SIGTERM) waiting forever: a token seen before, or too many pages, is an error.
+                if !seen.insert(token.clone()) || seen.len() > MAX_PAGES {
                     return Err(Error::Decode {
                         path: path.to_string(),
-                        message: "the server returned the same continue token twice".into(),
+                        message: format!(
+                            "the server's continue tokens repeat or exceed {MAX_PAGES} pages"
+                        ),
                     });
                 }
                 next = Some(token);
