@@ -5,7 +5,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime};
 
-use cluster_box::lab::{Lab, Options};
+use cluster_box::lab::{Lab, Options, FAST_ROUNDS};
 use cluster_box::{need_root, Spec};
 use k8s_network_test_daemonset::report::RoundReport;
 
@@ -18,16 +18,7 @@ fn lab(nodes: usize) -> Lab {
             ..Spec::default()
         },
         binary: AGENT.into(),
-        agent_args: [
-            "--interval",
-            "2s",
-            "--timeout",
-            "500ms",
-            "--dns-timeout",
-            "1s",
-        ]
-        .map(String::from)
-        .to_vec(),
+        agent_args: FAST_ROUNDS.map(String::from).to_vec(),
         prometheus: false,
     })
 }

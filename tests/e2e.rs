@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime};
 
-use cluster_box::lab::{Lab, Options};
+use cluster_box::lab::{Lab, Options, FAST_ROUNDS};
 use cluster_box::slow_echo::SlowEcho;
 use cluster_box::{need_root, Spec};
 use k8s_api_standin::Fault;
@@ -102,16 +102,7 @@ fn e2e_scenarios() {
     let lab = Lab::start(Options {
         spec: Spec::default(),
         binary: AGENT.into(),
-        agent_args: [
-            "--interval",
-            "2s",
-            "--timeout",
-            "500ms",
-            "--dns-timeout",
-            "1s",
-        ]
-        .map(String::from)
-        .to_vec(),
+        agent_args: FAST_ROUNDS.map(String::from).to_vec(),
         prometheus: true,
     });
 

@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use cluster_box::http;
-use cluster_box::lab::failed_checks as failed;
+use cluster_box::lab::{failed_checks as failed, FAST_ROUNDS};
 use k8s_api_standin as api;
 use serde_json::Value;
 
@@ -228,9 +228,10 @@ fn image_runs_restricted_and_detects_a_disconnected_node() {
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
 
+    let image = image();
     for i in 0..AGENTS {
         let dir = dir.display().to_string();
-        docker(&[
+        let run: &[&str] = &[
             "run",
             "-d",
             "--name",
@@ -262,15 +263,9 @@ fn image_runs_restricted_and_detects_a_disconnected_node() {
             "POD_NAMESPACE=kube-system",
             "-e",
             &format!("NETTEST_API_SERVER={url}"),
-            &image(),
-            "--interval",
-            "2s",
-            "--timeout",
-            "500ms",
-            "--dns-timeout",
-            "1s",
-        ])
-        .unwrap();
+            &image,
+        ];
+        docker(&[run, &FAST_ROUNDS].concat()).unwrap();
     }
 
     // A healthy round everywhere, once every container is up: 3 nodes, 3 pods, the DNS

@@ -20,6 +20,16 @@ pub const API_PORT: u16 = 6443;
 /// Where Prometheus listens (in the `api` namespace, which routes to every pod).
 pub const PROMETHEUS_PORT: u16 = 9090;
 
+/// Agent flags for tests: a round every 2 s with short timeouts, so scenarios take seconds.
+pub const FAST_ROUNDS: [&str; 6] = [
+    "--interval",
+    "2s",
+    "--timeout",
+    "500ms",
+    "--dns-timeout",
+    "1s",
+];
+
 /// How to run the lab.
 #[derive(Debug, Clone)]
 pub struct Options {
