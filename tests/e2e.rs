@@ -148,6 +148,14 @@ fn e2e_scenarios() {
         assert_eq!(r["first_round"], false);
     }
     prometheus_sum(&lab, 0.0);
+    // The README's expected-checks expression (with the agents standing in for
+    // kube_node_info, which needs kube-state-metrics) is 0 on a healthy cluster.
+    let expected = "2 * count(networktest_agent_info) ^ 2 \
+        + count(networktest_agent_info) * (3 + 2 * max(networktest_last_round_checks{kind=\"dns-instance\"})) \
+        - (sum(networktest_last_round_checks) - sum(networktest_last_round_failed_checks))";
+    let p = lab.prometheus.as_ref().unwrap();
+    let got = p.wait_for(expected, Duration::from_secs(20), |v| v == Some(0.0));
+    assert_eq!(got, Some(0.0), "README's expected-checks expression");
     let table = lab.agent_output(1);
     assert!(table.contains("Tests running on node: node-1, host: k8s-network-test-daemonset-1"));
     assert!(table.contains("DNS: 198.19.250.10 kube-dns.kube-system.svc.cluster.tst.local"));
