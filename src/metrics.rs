@@ -484,17 +484,16 @@ mod tests {
     use std::time::Duration;
 
     fn check(kind: CheckKind, target: &str, ok: bool, rtt: Option<f64>) -> Check {
-        Check {
-            kind,
-            target_node: "node-1".into(),
-            target: target.into(),
-            address: "198.18.32.1".into(),
-            ok,
-            rtt_seconds: rtt,
-            error: (!ok).then(|| "timeout".into()),
-            sent: 0,
-            received: 0,
-            answer: String::new(),
+        let c = Check::failed(kind, "node-1", target, "198.18.32.1", "timeout");
+        match ok {
+            true => Check {
+                rtt_seconds: rtt,
+                ..c.passed(0.0)
+            },
+            false => Check {
+                rtt_seconds: rtt,
+                ..c
+            },
         }
     }
 

@@ -111,18 +111,13 @@ pub fn plan(snapshot: &Snapshot, domain: &str) -> Plan {
             }
         }
         if let Some(reason) = &missing_reason {
-            out.static_checks.push(Check {
-                kind: CheckKind::NodeWithoutAgent,
-                target_node: node.to_string(),
-                target: node.to_string(),
-                address: String::new(),
-                ok: false,
-                rtt_seconds: None,
-                error: Some(reason.clone()),
-                sent: 0,
-                received: 0,
-                answer: String::new(),
-            });
+            out.static_checks.push(Check::failed(
+                CheckKind::NodeWithoutAgent,
+                node,
+                node,
+                "",
+                reason,
+            ));
         }
         out.rows.push(NodeRow {
             node: node.to_string(),

@@ -71,6 +71,38 @@ pub struct Check {
 }
 
 impl Check {
+    /// A failed check of `target` (on `target_node`, at `address`), with the reason.
+    pub fn failed(
+        kind: CheckKind,
+        target_node: &str,
+        target: &str,
+        address: &str,
+        error: &str,
+    ) -> Check {
+        Check {
+            kind,
+            target_node: target_node.to_string(),
+            target: target.to_string(),
+            address: address.to_string(),
+            ok: false,
+            rtt_seconds: None,
+            error: Some(error.to_string()),
+            sent: 0,
+            received: 0,
+            answer: String::new(),
+        }
+    }
+
+    /// The same check, passed with this round-trip time.
+    pub fn passed(self, rtt_seconds: f64) -> Check {
+        Check {
+            ok: true,
+            rtt_seconds: Some(rtt_seconds),
+            error: None,
+            ..self
+        }
+    }
+
     /// The identity of a check across rounds, for diffing.
     pub fn key(&self) -> (CheckKind, &str, &str, &str) {
         (self.kind, &self.target_node, &self.target, &self.address)
@@ -144,17 +176,11 @@ mod tests {
     use super::*;
 
     fn check(kind: CheckKind, target: &str, ok: bool) -> Check {
-        Check {
-            kind,
-            target_node: "n1".into(),
-            target: target.into(),
-            address: "198.18.0.1".into(),
-            ok,
-            rtt_seconds: ok.then_some(0.001),
-            error: (!ok).then(|| "no reply within 1s".into()),
-            sent: 1,
-            received: u32::from(ok),
-            answer: String::new(),
+        let c = Check::failed(kind, "n1", target, "198.18.0.1", "no reply within 1s");
+        if ok {
+            c.passed(0.001)
+        } else {
+            c
         }
     }
 

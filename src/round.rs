@@ -35,10 +35,7 @@ pub fn run(plan: &Plan, ctx: &Context<'_>) -> RoundReport {
         let dns: Vec<Check> = dns
             .into_iter()
             .zip(&plan.dns)
-            .map(|(h, d)| {
-                h.join()
-                    .unwrap_or_else(|_| failed_dns(d, "internal error".into()))
-            })
+            .map(|(h, d)| h.join().unwrap_or_else(|_| failed_dns(d, "internal error")))
             .collect();
         let pings = pings.join().unwrap_or_default();
         (pings, dns)
@@ -80,43 +77,36 @@ pub fn assemble(
 
 /// A ping target's check from the prober's result (pure).
 pub fn ping_check(t: &PingTarget, r: &PingResult) -> Check {
-    let ok = r.ok();
-    let error = if ok {
-        None
-    } else {
-        Some(r.error.clone().unwrap_or_else(|| "no reply".to_string()))
+    let error = r.error.as_deref().unwrap_or("no reply");
+    let failed = ping_failed(t, error);
+    let check = match (r.ok(), r.rtt_avg()) {
+        (true, Some(rtt)) => failed.passed(rtt.as_secs_f64()),
+        (true, None) => Check {
+            ok: true,
+            error: None,
+            ..failed
+        },
+        (false, _) => failed,
     };
     Check {
-        kind: t.kind,
-        target_node: t.target_node.clone(),
-        target: t.target.clone(),
-        address: t.address.to_string(),
-        ok,
-        rtt_seconds: if ok {
-            r.rtt_avg().map(|d| d.as_secs_f64())
-        } else {
-            None
-        },
-        error,
         sent: r.sent,
         received: r.received,
-        answer: String::new(),
+        ..check
     }
 }
 
+fn ping_failed(t: &PingTarget, error: &str) -> Check {
+    Check::failed(
+        t.kind,
+        &t.target_node,
+        &t.target,
+        &t.address.to_string(),
+        error,
+    )
+}
+
 fn ping_missing(t: &PingTarget) -> Check {
-    Check {
-        kind: t.kind,
-        target_node: t.target_node.clone(),
-        target: t.target.clone(),
-        address: t.address.to_string(),
-        ok: false,
-        rtt_seconds: None,
-        error: Some("prober returned no result".to_string()),
-        sent: 0,
-        received: 0,
-        answer: String::new(),
-    }
+    ping_failed(t, "prober returned no result")
 }
 
 fn dns_check(d: &DnsCheck, timeout: Duration) -> Check {
@@ -148,18 +138,15 @@ fn dns_check(d: &DnsCheck, timeout: Duration) -> Check {
     let rtt = start.elapsed();
     match result {
         Ok(answer) => Check {
-            ok: true,
-            rtt_seconds: Some(rtt.as_secs_f64()),
-            error: None,
             answer,
-            ..failed_dns(d, String::new())
+            ..failed_dns(d, "").passed(rtt.as_secs_f64())
         },
-        Err(e) => failed_dns(d, e.to_string()),
+        Err(e) => failed_dns(d, &e.to_string()),
     }
 }
 
-/// The check for a DNS target, failed with `error` (callers override fields on success).
-fn failed_dns(d: &DnsCheck, error: String) -> Check {
+/// The check for a DNS target, failed with `error`.
+fn failed_dns(d: &DnsCheck, error: &str) -> Check {
     let (kind, target_node, target, address) = match d {
         DnsCheck::Forward { name } => (CheckKind::DnsService, "", name.as_str(), String::new()),
         DnsCheck::Reverse {
@@ -184,16 +171,5 @@ fn failed_dns(d: &DnsCheck, error: String) -> Check {
             ip.to_string(),
         ),
     };
-    Check {
-        kind,
-        target_node: target_node.to_string(),
-        target: target.to_string(),
-        address,
-        ok: false,
-        rtt_seconds: None,
-        error: Some(error),
-        sent: 0,
-        received: 0,
-        answer: String::new(),
-    }
+    Check::failed(kind, target_node, target, &address, error)
 }

@@ -202,17 +202,12 @@ mod tests {
     use super::*;
 
     fn check(kind: CheckKind, node: &str, target: &str, addr: &str, rtt: Option<f64>) -> Check {
+        let c = Check::failed(kind, node, target, addr, "no reply within 1s");
+        let c = rtt.map_or(c.clone(), |r| c.passed(r));
         Check {
-            kind,
-            target_node: node.into(),
-            target: target.into(),
-            address: addr.into(),
-            ok: rtt.is_some(),
-            rtt_seconds: rtt,
-            error: rtt.is_none().then(|| "no reply within 1s".into()),
             sent: 1,
-            received: u32::from(rtt.is_some()),
-            answer: String::new(),
+            received: u32::from(c.ok),
+            ..c
         }
     }
 

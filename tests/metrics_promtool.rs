@@ -8,17 +8,12 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 fn check(kind: CheckKind, node: &str, target: &str, addr: &str, rtt: Option<f64>) -> Check {
+    let c = Check::failed(kind, node, target, addr, "timeout after 1s");
+    let c = rtt.map_or(c.clone(), |r| c.passed(r));
     Check {
-        kind,
-        target_node: node.into(),
-        target: target.into(),
-        address: addr.into(),
-        ok: rtt.is_some(),
-        rtt_seconds: rtt,
-        error: rtt.is_none().then(|| "timeout after 1s".into()),
         sent: 3,
-        received: if rtt.is_some() { 3 } else { 0 },
-        answer: String::new(),
+        received: if c.ok { 3 } else { 0 },
+        ..c
     }
 }
 
