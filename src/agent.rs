@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::app::print_block;
 use crate::cli::{self, Parsed};
 use crate::config::{Config, Output, FLAGS};
 use crate::icmp::{ProbeOptions, Prober};
@@ -29,14 +30,18 @@ pub fn main(argv: Vec<String>) -> i32 {
     let args = match cli::parse(FLAGS, argv, |k| std::env::var(k).ok()) {
         Ok(Parsed::Run(a)) => a,
         Ok(Parsed::Help) => {
-            print!(
-                "{}",
-                cli::help("k8s-network-test-daemonset [OPTIONS]", ABOUT, FLAGS)
-            );
+            print_block(&cli::help(
+                "k8s-network-test-daemonset [OPTIONS]",
+                ABOUT,
+                FLAGS,
+            ));
             return 0;
         }
         Ok(Parsed::Version) => {
-            println!("k8s-network-test-daemonset {}", env!("CARGO_PKG_VERSION"));
+            print_block(&format!(
+                "k8s-network-test-daemonset {}\n",
+                env!("CARGO_PKG_VERSION")
+            ));
             return 0;
         }
         Err(e) => return config_error(&e.to_string()),
@@ -50,10 +55,16 @@ pub fn main(argv: Vec<String>) -> i32 {
         Ok(c) => c,
         Err(e) => return config_error(&e),
     };
-    let settings = match kube::Settings::from_args(&args, &|k| std::env::var(k).ok()) {
+    let mut settings = match kube::Settings::from_args(&args, &|k| std::env::var(k).ok()) {
         Ok(s) => s,
         Err(e) => return config_error(&e),
     };
+    if args.get("discovery-timeout").is_none() {
+        // The default fits any interval: a round waits at most half of it on the API.
+        settings.discovery_timeout = settings.discovery_timeout.min(config.interval / 2);
+    } else if settings.discovery_timeout >= config.interval {
+        return config_error("--discovery-timeout: must be less than --interval");
+    }
     let domain = cluster_domain(&config);
     let client = match kube::Client::new(settings) {
         Ok(c) => c,
@@ -136,8 +147,9 @@ struct Agent {
     domain: String,
     client: kube::Client,
     prober: Prober,
-    /// The last successful discovery: rounds go on with it while the API is unreachable.
-    snapshot: Option<Snapshot>,
+    /// The last successful discovery and when it finished: rounds go on with it while the
+    /// API is unreachable, and say how old it is.
+    snapshot: Option<(Snapshot, Instant)>,
 }
 
 /// What one round produced, or why it could not run.
@@ -152,7 +164,7 @@ impl Agent {
     fn round(&mut self, previous: Option<&RoundReport>, api_errors: &mut Vec<String>) -> Outcome {
         let api_error = match self.client.snapshot() {
             Ok(s) => {
-                self.snapshot = Some(s);
+                self.snapshot = Some((s, Instant::now()));
                 None
             }
             Err(e) => {
@@ -164,7 +176,9 @@ impl Agent {
                 }
             }
         };
-        let snapshot = self.snapshot.as_ref().expect("set above or returned");
+        let Some((snapshot, discovered)) = &self.snapshot else {
+            return Outcome::NoMembers(kube::Error::Other("no discovery yet".into()));
+        };
         let plan = plan::plan(snapshot, &self.domain);
         let ctx = Context {
             node: &self.config.node_name,
@@ -173,6 +187,7 @@ impl Agent {
             dns_timeout: self.config.dns_timeout,
             previous,
             api_error,
+            snapshot_age: discovered.elapsed(),
         };
         Outcome::Done(Box::new(round::run(&plan, &ctx)))
     }
@@ -184,10 +199,10 @@ impl Agent {
             Outcome::Done(report) => {
                 match self.config.output {
                     Output::Json => match serde_json::to_string_pretty(&report) {
-                        Ok(j) => println!("{j}"),
+                        Ok(j) => print_block(&(j + "\n")),
                         Err(e) => return config_error(&format!("cannot encode the round: {e}")),
                     },
-                    Output::Text => print!("{}", table::render(&report)),
+                    Output::Text => print_block(&table::render(&report)),
                 }
                 i32::from(report.errors > 0)
             }
@@ -227,7 +242,7 @@ impl Agent {
             let mut api_errors = Vec::new();
             match self.round(previous.as_ref(), &mut api_errors) {
                 Outcome::Done(report) => {
-                    print!("{}", table::render(&report));
+                    print_block(&table::render(&report));
                     let mut state = shared.lock();
                     for kind in &api_errors {
                         state.totals.api_error(kind);

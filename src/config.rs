@@ -14,6 +14,8 @@ pub const FLAGS: &[Flag] = &[
     Flag { name: "api-server", env: "NETTEST_API_SERVER", value: Some("URL"), default: Some("https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT"), help: "Kubernetes API server" },
     Flag { name: "token-file", env: "NETTEST_TOKEN_FILE", value: Some("PATH"), default: Some("/var/run/secrets/kubernetes.io/serviceaccount/token"), help: "Bearer token file, re-read every minute and on a 401" },
     Flag { name: "ca-file", env: "NETTEST_CA_FILE", value: Some("PATH"), default: Some("/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"), help: "CA bundle the API server certificate must chain to" },
+    Flag { name: "api-proxy", env: "NETTEST_API_PROXY", value: Some("URL"), default: Some("none: connect directly, ignoring HTTPS_PROXY/ALL_PROXY"), help: "HTTP CONNECT proxy for API requests (the token goes through it)" },
+    Flag { name: "discovery-timeout", env: "NETTEST_DISCOVERY_TIMEOUT", value: Some("DUR"), default: Some("20s, at most half of --interval"), help: "Longest one discovery may take, pages and retries included (less than --interval)" },
     Flag { name: "namespace", env: "POD_NAMESPACE", value: Some("NS"), default: Some("the service account's namespace"), help: "Namespace of the agent pods" },
     Flag { name: "selector", env: "NETTEST_SELECTOR", value: Some("LABELS"), default: Some("app.kubernetes.io/name=k8s-network-test-daemonset"), help: "Label selector of the agent pods" },
     Flag { name: "node-name", env: "NODE_NAME", value: Some("NAME"), default: None, help: "Node this agent runs on (downward API)" },

@@ -287,6 +287,14 @@ fn render_last_round(out: &mut Out, report: &RoundReport, max_target_series: usi
     out.sample("networktest_total_error_count", &[], failed as f64);
 
     out.family(
+        "networktest_discovery_age_seconds",
+        "gauge",
+        "Age of the member list the last round probed: about 0 while the API answers, growing while it cannot be reached.",
+    );
+    let age = Some(report.snapshot_age_seconds).filter(|a| a.is_finite() && *a >= 0.0);
+    out.sample("networktest_discovery_age_seconds", &[], age.unwrap_or(0.0));
+
+    out.family(
         "networktest_round_duration_seconds",
         "gauge",
         "How long the last round took.",
@@ -508,6 +516,7 @@ mod tests {
             changes: vec![],
             first_round: false,
             api_error: None,
+            snapshot_age_seconds: 0.0,
         }
     }
 

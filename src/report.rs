@@ -143,6 +143,10 @@ pub struct RoundReport {
     /// Set when discovery failed and the round probed the last known members instead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_error: Option<String>,
+    /// How old the member list this round probed was when the round started: about 0 while
+    /// discovery works, growing while the API cannot be reached.
+    #[serde(default)]
+    pub snapshot_age_seconds: f64,
 }
 
 /// The status changes between two rounds' checks, in the order of `now` then vanished ones.
@@ -224,6 +228,7 @@ mod tests {
             changes: vec![],
             first_round: true,
             api_error: None,
+            snapshot_age_seconds: 0.0,
         };
         let text = serde_json::to_string(&r).unwrap();
         for field in [

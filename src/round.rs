@@ -18,6 +18,8 @@ pub struct Context<'a> {
     pub dns_timeout: Duration,
     pub previous: Option<&'a RoundReport>,
     pub api_error: Option<String>,
+    /// Age of the snapshot the plan came from (see [`RoundReport::snapshot_age_seconds`]).
+    pub snapshot_age: Duration,
 }
 
 /// Runs every check of `plan` at once and returns the report.
@@ -25,26 +27,40 @@ pub fn run(plan: &Plan, ctx: &Context<'_>) -> RoundReport {
     let started = SystemTime::now();
     let clock = Instant::now();
     let addresses: Vec<IpAddr> = plan.pings.iter().map(|t| t.address).collect();
+    // A thread that cannot be started (the process or cgroup is out of threads) fails the
+    // checks it was for, with the reason; it must not abort the agent.
     let (pings, dns_checks) = std::thread::scope(|s| {
-        let pings = s.spawn(|| ctx.prober.probe(&addresses));
+        let pings = std::thread::Builder::new()
+            .name("round-icmp".into())
+            .spawn_scoped(s, || ctx.prober.probe(&addresses));
         let dns: Vec<_> = plan
             .dns
             .iter()
-            .map(|d| s.spawn(move || dns_check(d, ctx.dns_timeout)))
+            .map(|d| {
+                std::thread::Builder::new()
+                    .name("round-dns".into())
+                    .spawn_scoped(s, move || dns_check(d, ctx.dns_timeout))
+            })
             .collect();
         let dns: Vec<Check> = dns
             .into_iter()
             .zip(&plan.dns)
-            .map(|(h, d)| h.join().unwrap_or_else(|_| failed_dns(d, "internal error")))
+            .map(|(h, d)| match h {
+                Ok(h) => h.join().unwrap_or_else(|_| failed_dns(d, "internal error")),
+                Err(e) => failed_dns(d, &format!("cannot start a thread: {e}")),
+            })
             .collect();
-        let pings = pings.join().unwrap_or_default();
+        let pings = pings
+            .map_err(|e| format!("cannot start the probe thread: {e}"))
+            .and_then(|h| h.join().map_err(|_| "internal error".to_string()));
         (pings, dns)
     });
     let mut checks: Vec<Check> = dns_checks;
     for (i, target) in plan.pings.iter().enumerate() {
-        checks.push(match pings.get(i) {
-            Some(r) => ping_check(target, r),
-            None => ping_missing(target),
+        checks.push(match pings.as_ref().map(|p| p.get(i)) {
+            Ok(Some(r)) => ping_check(target, r),
+            Ok(None) => ping_missing(target),
+            Err(why) => ping_failed(target, why),
         });
     }
     checks.extend(plan.static_checks.iter().cloned());
@@ -72,6 +88,7 @@ pub fn assemble(
         changes,
         first_round: ctx.previous.is_none(),
         api_error: ctx.api_error.clone(),
+        snapshot_age_seconds: ctx.snapshot_age.as_secs_f64(),
     }
 }
 

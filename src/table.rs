@@ -27,8 +27,9 @@ pub fn render(r: &RoundReport) -> String {
     if let Some(e) = &r.api_error {
         let _ = writeln!(
             out,
-            "API: {e} (probing the last known members)",
-            e = one_line(e)
+            "API: {e} (probing the last known members, discovered {age} ago)",
+            e = one_line(e),
+            age = age(r.snapshot_age_seconds)
         );
     }
     // The seed's `DNS: <ip> <name>` lines first, then lookups, then the per-instance queries.
@@ -183,6 +184,20 @@ fn rtt_ms(c: &Check, unit: &str) -> String {
     }
 }
 
+/// A snapshot age for the `API:` line: `45s`, `12m05s`, `3h02m`.
+fn age(seconds: f64) -> String {
+    let s = if seconds.is_finite() && seconds > 0.0 {
+        seconds.round() as u64
+    } else {
+        0
+    };
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, s / 60 % 60),
+    }
+}
+
 fn join(items: impl Iterator<Item = String>, sep: &str, empty: &str) -> String {
     let v: Vec<String> = items.collect();
     if v.is_empty() {
@@ -249,6 +264,7 @@ mod tests {
             changes: vec![],
             first_round: false,
             api_error: None,
+            snapshot_age_seconds: 0.0,
         }
     }
 
@@ -269,6 +285,24 @@ mod tests {
                 "No status changes since previous test run.",
             ]
         );
+    }
+
+    #[test]
+    fn api_line_says_how_old_the_members_are() {
+        let mut r = report();
+        r.api_error = Some("timed out\ntalking".into());
+        r.snapshot_age_seconds = 185.4;
+        let t = render(&r);
+        assert!(
+            t.contains(
+                "API: timed out talking (probing the last known members, discovered 3m05s ago)\n"
+            ),
+            "{t}"
+        );
+        assert_eq!(age(0.2), "0s");
+        assert_eq!(age(59.4), "59s");
+        assert_eq!(age(7322.0), "2h02m");
+        assert_eq!(age(f64::NAN), "0s");
     }
 
     #[test]

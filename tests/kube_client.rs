@@ -110,6 +110,8 @@ impl Setup {
             dns_namespace: "kube-system".into(),
             dns_service: "kube-dns".into(),
             timeout: Duration::from_secs(10),
+            discovery_timeout: Duration::from_secs(20),
+            proxy: None,
         }
     }
 
@@ -722,4 +724,61 @@ fn bench_snapshot_5000_pods_1000_nodes() {
         pod_list.len() / 1024,
         t.elapsed() / rounds
     );
+}
+
+#[test]
+fn one_deadline_bounds_a_whole_discovery() {
+    let s = Setup::new(cluster());
+    let limit = Duration::from_millis(1500);
+    let c = Client::new(Settings {
+        discovery_timeout: limit,
+        ..s.settings()
+    })
+    .unwrap();
+    // Every page answers, slowly: one item per page, 400 ms each, is about 4 s for the
+    // whole discovery; each request alone is far within the 10 s request timeout.
+    s.server.set_fault(Fault::SlowPages {
+        limit: 1,
+        millis: 400,
+    });
+    let start = Instant::now();
+    let e = c.snapshot().unwrap_err();
+    let took = start.elapsed();
+    assert!(matches!(e, Error::Deadline { .. }), "{e:?}");
+    assert_eq!(e.kind(), "deadline");
+    assert_line(&e, &[&s.server.url(), "1500ms", "--discovery-timeout"]);
+    assert!(took >= limit, "gave up early: {took:?}");
+    assert!(
+        took < limit + Duration::from_secs(2),
+        "sanity bound: {took:?}"
+    );
+
+    // A hung server: the request timeout is 10 s, the discovery's 1.5 s wins.
+    s.server.set_fault(Fault::Hang);
+    let start = Instant::now();
+    let e = c.snapshot().unwrap_err();
+    assert!(matches!(e, Error::Deadline { .. }), "{e:?}");
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+
+    // A Retry-After that would end past the deadline is not waited for.
+    s.server.set_fault(Fault::Status {
+        code: 429,
+        content_type: "text/plain; charset=utf-8".into(),
+        body: "Too many requests, please try again later.\n".into(),
+        retry_after: Some(2),
+    });
+    let n = s.server.requests().len();
+    let start = Instant::now();
+    let e = c.snapshot().unwrap_err();
+    assert!(matches!(e, Error::Throttled { .. }), "{e:?}");
+    assert!(start.elapsed() < Duration::from_secs(1), "waited");
+    assert_eq!(s.since(n).len(), 1, "not retried");
+
+    // And the client recovers when the server does.
+    s.server.clear_fault();
+    assert_eq!(c.snapshot().expect("recovers").agents.len(), 3);
 }

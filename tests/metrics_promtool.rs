@@ -91,7 +91,8 @@ fn realistic_report() -> RoundReport {
         checks,
         changes: vec![],
         first_round: false,
-        api_error: None,
+        api_error: Some("timed out talking to https://198.18.1.200:6443".into()),
+        snapshot_age_seconds: 125.5,
     }
 }
 

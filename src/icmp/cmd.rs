@@ -51,22 +51,31 @@ const FLAGS: &[Flag] = &[
     },
 ];
 
+/// Prints `ping: <message>` to stderr; a closed stderr is ignored (`eprintln!` would panic).
+fn usage_error(message: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "ping: {message}");
+}
+
 /// Runs `ping` with its arguments (without the subcommand name); returns the exit code.
 pub fn main(args: Vec<String>) -> i32 {
     let parsed = match cli::parse(FLAGS, args, |k| std::env::var(k).ok()) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("ping: {e}");
+            usage_error(&e.to_string());
             return 2;
         }
     };
     let args = match parsed {
         Parsed::Help => {
-            print!("{}", cli::help(USAGE, ABOUT, FLAGS));
+            crate::app::print_block(&cli::help(USAGE, ABOUT, FLAGS));
             return 0;
         }
         Parsed::Version => {
-            println!("k8s-network-test-daemonset {}", env!("CARGO_PKG_VERSION"));
+            crate::app::print_block(&format!(
+                "k8s-network-test-daemonset {}\n",
+                env!("CARGO_PKG_VERSION")
+            ));
             return 0;
         }
         Parsed::Run(a) => a,
@@ -74,20 +83,20 @@ pub fn main(args: Vec<String>) -> i32 {
     let (opts, targets) = match options(&args).and_then(|o| Ok((o, resolve(&args.positional)?))) {
         Ok(v) => v,
         Err(e) => {
-            eprintln!("ping: {e}");
+            usage_error(&e.to_string());
             return 2;
         }
     };
     let prober = match Prober::open(&opts) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("ping: {e}");
+            usage_error(&e.to_string());
             return 2;
         }
     };
     let results = prober.probe(&targets);
     for r in &results {
-        println!("{}", format_line(r));
+        crate::app::print_block(&(format_line(r) + "\n"));
     }
     if results.iter().all(PingResult::ok) {
         0

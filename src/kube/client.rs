@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
 use ureq::tls::{PemItem, RootCerts, TlsConfig};
+use ureq::Proxy;
 
 use super::error::Error;
 use super::types::{EndpointSlice, List, Node, Pod, Service, Status};
@@ -26,6 +27,8 @@ const PAGE_LIMIT: &str = "500";
 const MAX_PAGES: usize = 2_000;
 /// How often a list that expires while paging (410) is started over before giving up.
 const LIST_RESTARTS: u32 = 3;
+/// Timers fire a little early or late: a timeout this close to the deadline is the deadline's.
+const DEADLINE_SLACK: Duration = Duration::from_millis(50);
 /// The longest Retry-After the client waits for within a round before retrying once.
 const MAX_RETRY_WAIT: Duration = Duration::from_secs(5);
 
@@ -57,7 +60,18 @@ impl Client {
         if settings.api_server.starts_with("https://") {
             tls = tls.root_certs(read_ca(&settings.ca_file)?);
         }
+        // Only an explicit --api-proxy: ureq would otherwise honour HTTPS_PROXY/ALL_PROXY
+        // from the environment and send the bearer token through whatever they name.
+        let proxy = match &settings.proxy {
+            None => None,
+            Some(url) => Some(Proxy::new(url).map_err(|e| {
+                Error::Other(format!(
+                    "--api-proxy: {url:?} is not a usable proxy URL: {e}"
+                ))
+            })?),
+        };
         let config = ureq::Agent::config_builder()
+            .proxy(proxy)
             .http_status_as_error(false)
             .timeout_global(Some(settings.timeout))
             .timeout_connect(Some(settings.timeout.min(Duration::from_secs(5))))
@@ -113,14 +127,28 @@ impl Client {
     /// GETs `path` and returns the body of a 200, unread. A 401 re-reads the token and
     /// retries once; a 429 with a short Retry-After waits and retries once. Error bodies are
     /// read (bounded) for their message.
-    fn get_ok(&self, path: &str, query: &[(&str, &str)]) -> Result<ureq::Body, Error> {
+    fn get_ok(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+        until: Instant,
+    ) -> Result<ureq::Body, Error> {
         let url = format!("{}{}", self.settings.api_server, path);
         let (mut reauth, mut throttled) = (false, false);
         loop {
             let token = self.token(reauth)?;
+            // Each request gets what is left of the discovery's deadline, at most the
+            // per-request timeout; the body is read under the same bound.
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(self.deadline_error());
+            }
             let mut req = self
                 .agent
                 .get(&url)
+                .config()
+                .timeout_global(Some(left.min(self.settings.timeout)))
+                .build()
                 .header("Authorization", format!("Bearer {token}"))
                 .header("Accept", "application/json");
             for (k, v) in query {
@@ -134,7 +162,7 @@ impl Client {
                         message: "the server closed the connection without answering".into(),
                     }
                 }
-                e => self.transport_error(path, e),
+                e => self.past_deadline(self.transport_error(path, e), until),
             })?;
             let status = resp.status().as_u16();
             let header = |name: &str| {
@@ -168,7 +196,10 @@ impl Client {
                     reauth = true;
                 }
                 429 if !throttled
-                    && retry_after.is_some_and(|s| Duration::from_secs(s) <= MAX_RETRY_WAIT) =>
+                    && retry_after.is_some_and(|s| {
+                        let wait = Duration::from_secs(s);
+                        wait <= MAX_RETRY_WAIT && Instant::now() + wait < until
+                    }) =>
                 {
                     throttled = true;
                     std::thread::sleep(Duration::from_secs(retry_after.unwrap_or(1)));
@@ -183,8 +214,9 @@ impl Client {
         &self,
         path: &str,
         query: &[(&str, &str)],
+        until: Instant,
     ) -> Result<T, Error> {
-        let mut body = self.get_ok(path, query)?;
+        let mut body = self.get_ok(path, query, until)?;
         // Parse straight from the stream: a 60 MB NodeList never sits in memory as text, only
         // the few fields the typed structs keep.
         let reader = std::io::BufReader::new(body.with_config().limit(MAX_BODY).reader());
@@ -205,8 +237,30 @@ impl Client {
                     ureq::Error::Timeout(t) => ureq::Error::Timeout(*t),
                     _ => ureq::Error::Io(std::io::Error::new(io.kind(), u.to_string())),
                 });
-            self.transport_error(path, inner.unwrap_or(ureq::Error::Io(io)))
+            self.past_deadline(
+                self.transport_error(path, inner.unwrap_or(ureq::Error::Io(io))),
+                until,
+            )
         })
+    }
+
+    /// A timeout that came from the discovery's deadline (what was left of it was shorter
+    /// than the request timeout) is reported as the deadline, which says what to change.
+    fn past_deadline(&self, e: Error, until: Instant) -> Error {
+        match e {
+            Error::Timeout { .. } if Instant::now() + DEADLINE_SLACK >= until => {
+                self.deadline_error()
+            }
+            e => e,
+        }
+    }
+
+    /// The error for a discovery that ran out of time.
+    fn deadline_error(&self) -> Error {
+        Error::Deadline {
+            server: self.settings.api_server.clone(),
+            limit: self.settings.discovery_timeout,
+        }
     }
 
     /// Lists `path` completely: `resourceVersion=0` for the first page, `continue` (without
@@ -216,6 +270,21 @@ impl Client {
         &self,
         path: &str,
         params: &[(&str, &str)],
+    ) -> Result<Vec<T>, Error> {
+        self.list_until(path, params, self.deadline())
+    }
+
+    /// When a discovery starting now must be done.
+    fn deadline(&self) -> Instant {
+        Instant::now() + self.settings.discovery_timeout
+    }
+
+    /// [`Client::list`] that gives up at `until`, pages and restarts included.
+    fn list_until<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        params: &[(&str, &str)],
+        until: Instant,
     ) -> Result<Vec<T>, Error> {
         let mut restarts = 0;
         'list: loop {
@@ -229,7 +298,7 @@ impl Client {
                     None => query.push(("resourceVersion", "0")),
                     Some(token) => query.push(("continue", token)),
                 }
-                let page: List<T> = match self.get_json(path, &query) {
+                let page: List<T> = match self.get_json(path, &query, until) {
                     Ok(page) => page,
                     Err(e @ Error::Gone { .. }) if next.is_some() => {
                         restarts += 1;
@@ -263,51 +332,71 @@ impl Client {
 
     /// The agent pods (label selector) in the agent namespace.
     pub fn list_agent_pods(&self) -> Result<Vec<Pod>, Error> {
-        let s = &self.settings;
-        self.list(
-            &format!("/api/v1/namespaces/{}/pods", segment(&s.namespace)),
-            &[("labelSelector", &s.selector)],
-        )
+        self.agent_pods_until(self.deadline())
     }
 
     /// Every node.
     pub fn list_nodes(&self) -> Result<Vec<Node>, Error> {
-        self.list("/api/v1/nodes", &[])
+        self.nodes_until(self.deadline())
     }
 
     /// The cluster DNS Service, or `None` when it does not exist.
     pub fn get_dns_service(&self) -> Result<Option<Service>, Error> {
+        self.dns_service_until(self.deadline())
+    }
+
+    /// The EndpointSlices of the cluster DNS Service (IPv4 and IPv6 slices).
+    pub fn list_dns_slices(&self) -> Result<Vec<EndpointSlice>, Error> {
+        self.dns_slices_until(self.deadline())
+    }
+
+    fn agent_pods_until(&self, until: Instant) -> Result<Vec<Pod>, Error> {
+        let s = &self.settings;
+        self.list_until(
+            &format!("/api/v1/namespaces/{}/pods", segment(&s.namespace)),
+            &[("labelSelector", &s.selector)],
+            until,
+        )
+    }
+
+    fn nodes_until(&self, until: Instant) -> Result<Vec<Node>, Error> {
+        self.list_until("/api/v1/nodes", &[], until)
+    }
+
+    fn dns_service_until(&self, until: Instant) -> Result<Option<Service>, Error> {
         let s = &self.settings;
         let path = format!(
             "/api/v1/namespaces/{}/services/{}",
             segment(&s.dns_namespace),
             segment(&s.dns_service)
         );
-        match self.get_json(&path, &[]) {
+        match self.get_json(&path, &[], until) {
             Ok(svc) => Ok(Some(svc)),
             Err(Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(e),
         }
     }
 
-    /// The EndpointSlices of the cluster DNS Service (IPv4 and IPv6 slices).
-    pub fn list_dns_slices(&self) -> Result<Vec<EndpointSlice>, Error> {
+    fn dns_slices_until(&self, until: Instant) -> Result<Vec<EndpointSlice>, Error> {
         let s = &self.settings;
         let selector = format!("kubernetes.io/service-name={}", s.dns_service);
-        self.list(
+        self.list_until(
             &format!(
                 "/apis/discovery.k8s.io/v1/namespaces/{}/endpointslices",
                 segment(&s.dns_namespace)
             ),
             &[("labelSelector", &selector)],
+            until,
         )
     }
 
-    /// One discovery: the four requests, converted into a [`Snapshot`].
+    /// One discovery: the four requests, converted into a [`Snapshot`], all within
+    /// `discovery_timeout` (a slow or throttling server cannot hold a round longer).
     pub fn snapshot(&self) -> Result<Snapshot, Error> {
-        let pods = self.list_agent_pods()?;
-        let nodes = self.list_nodes()?;
-        let service = self.get_dns_service()?;
+        let until = self.deadline();
+        let pods = self.agent_pods_until(until)?;
+        let nodes = self.nodes_until(until)?;
+        let service = self.dns_service_until(until)?;
         if service.is_none() {
             log::warn!(
                 "service {}/{} not found: no DNS service IP to check",
@@ -315,7 +404,7 @@ impl Client {
                 self.settings.dns_service
             );
         }
-        let slices = self.list_dns_slices()?;
+        let slices = self.dns_slices_until(until)?;
         Ok(discovery::snapshot(
             &pods,
             &nodes,

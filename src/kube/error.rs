@@ -29,6 +29,11 @@ pub enum Error {
     Status { code: u16, message: String },
     /// Connect or read timeout.
     Timeout { server: String },
+    /// A whole discovery (pages and retries included) did not finish in its time.
+    Deadline {
+        server: String,
+        limit: std::time::Duration,
+    },
     /// TLS handshake or certificate verification failure.
     Tls { server: String, message: String },
     /// Could not connect (refused, unreachable, name not found).
@@ -57,6 +62,7 @@ impl Error {
             Error::Server { .. } => "server-error",
             Error::Status { .. } => "other",
             Error::Timeout { .. } => "timeout",
+            Error::Deadline { .. } => "deadline",
             Error::Tls { .. } => "tls",
             Error::Connect { .. } => "connect",
             Error::Token { .. } => "token",
@@ -91,6 +97,11 @@ impl fmt::Display for Error {
             Error::Timeout { server } => write!(
                 f,
                 "timed out talking to {server}: check that the API server is reachable from this node"
+            ),
+            Error::Deadline { server, limit } => write!(
+                f,
+                "discovery through {server} did not finish within {} (pages and retries included): the API server is slow or overloaded; raise --discovery-timeout if it is merely slow",
+                crate::duration::format(*limit)
             ),
             Error::Tls { server, message } => write!(
                 f,

@@ -35,6 +35,12 @@ pub struct Settings {
     pub dns_service: String,
     /// How long one request may take, connect to last byte.
     pub timeout: Duration,
+    /// How long one whole discovery may take: every request, page and Retry-After wait.
+    pub discovery_timeout: Duration,
+    /// A proxy for API requests (`--api-proxy`); `None` connects directly, whatever
+    /// `HTTPS_PROXY`/`ALL_PROXY` say, so the service-account token never goes to a proxy
+    /// that nobody chose for it.
+    pub proxy: Option<String>,
 }
 
 /// One agent pod of the DaemonSet.

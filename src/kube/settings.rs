@@ -14,6 +14,9 @@ pub const SERVICE_ACCOUNT_DIR: &str = "/var/run/secrets/kubernetes.io/serviceacc
 pub const DEFAULT_SELECTOR: &str = "app.kubernetes.io/name=k8s-network-test-daemonset";
 /// How long one API request may take, from connect to the last byte.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one discovery may take in all (pages and 429 waits included) unless
+/// `--discovery-timeout` says otherwise; a round never waits longer on the API.
+pub const DEFAULT_DISCOVERY_TIMEOUT: &str = "20s";
 
 impl Settings {
     /// Resolves the settings; `env` reads environment variables (a parameter so tests can
@@ -49,6 +52,22 @@ impl Settings {
                 .filter(|s| !s.is_empty())
                 .ok_or("namespace unknown: set --namespace or POD_NAMESPACE (the manifest sets it from metadata.namespace)")?,
         };
+        let discovery_timeout = crate::duration::parse(
+            args.get("discovery-timeout")
+                .unwrap_or(DEFAULT_DISCOVERY_TIMEOUT),
+        )
+        .map_err(|e| format!("--discovery-timeout: {e}"))?;
+        if discovery_timeout.is_zero() {
+            return Err("--discovery-timeout: must be more than 0".into());
+        }
+        let proxy = match args.get("api-proxy") {
+            Some(p) if !(p.starts_with("http://") || p.starts_with("https://")) => {
+                return Err(format!(
+                    "--api-proxy: {p:?} must be an http:// or https:// CONNECT proxy URL"
+                ))
+            }
+            p => p.map(str::to_string),
+        };
         Ok(Settings {
             api_server,
             token_file,
@@ -58,6 +77,8 @@ impl Settings {
             dns_namespace: "kube-system".to_string(),
             dns_service: "kube-dns".to_string(),
             timeout: DEFAULT_TIMEOUT,
+            discovery_timeout,
+            proxy,
         })
     }
 }

@@ -104,7 +104,7 @@ impl Lab {
 
     /// The agent binary in pod `i`'s namespace, as uid/gid 65534 like the image, with the
     /// API, identity flags and `--ca-file`/`--token-file` of this lab; callers add the rest.
-    fn agent_command(&self, i: usize) -> Command {
+    pub fn agent_command(&self, i: usize) -> Command {
         let pod = &self.cluster.agents[i];
         let node = &self.cluster.nodes[pod.node];
         let mut cmd = pod.ns.command("setpriv");
@@ -140,9 +140,20 @@ impl Lab {
     /// Runs a one-shot agent in pod `i`'s namespace with extra flags (e.g. `--once`), and
     /// returns (exit code, stdout, stderr).
     pub fn run_once(&self, i: usize, extra: &[&str]) -> (i32, String, String) {
+        self.run_once_env(i, extra, &[])
+    }
+
+    /// [`Lab::run_once`] with extra environment variables for the agent.
+    pub fn run_once_env(
+        &self,
+        i: usize,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> (i32, String, String) {
         let out = self
             .agent_command(i)
             .args(extra)
+            .envs(env.iter().copied())
             .output()
             .expect("run agent");
         (

@@ -48,6 +48,14 @@ pub enum Fault {
     },
     /// Accept the TCP connection and close it without TLS.
     CloseImmediately,
+    /// Page like `PageAlways` and wait `millis` before answering each request: a slow,
+    /// overloaded server that answers every page, eventually.
+    SlowPages {
+        /// Items per page.
+        limit: usize,
+        /// Delay before each answer, in milliseconds.
+        millis: u64,
+    },
 }
 
 /// A fault with an optional count: `Some(n)` applies it to the next n requests, then clears.
