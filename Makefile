@@ -8,7 +8,7 @@ VERSION ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 MUSL_TARGET := x86_64-unknown-linux-musl
 CARGO ?= cargo
 
-.PHONY: help setup build test lint unit e2e demo image push deploy manifests bench clean
+.PHONY: help setup build release test lint unit e2e soak demo image push deploy manifests bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | awk -F'\t' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -18,6 +18,9 @@ setup: ## Install what building and testing need (rustup musl target, Debian pac
 
 build: ## Build the agent (debug)
 	$(CARGO) build --locked
+
+release: setup ## Build the static musl release binary (what the image ships; the soak and abuse tests measure it)
+	CC_x86_64_unknown_linux_musl=musl-gcc $(CARGO) build --release --locked --target $(MUSL_TARGET) -p k8s-network-test-daemonset
 
 lint: setup ## rustfmt check and clippy with -D warnings
 	$(CARGO) fmt --all --check
@@ -30,6 +33,9 @@ test: setup lint manifests image ## The test command: unit, integration, end-to-
 
 e2e: setup ## End-to-end tests only: a namespace-built cluster, real agents, DNS and Prometheus (root)
 	$(CARGO) test --locked --test e2e --test agent_round -- --nocapture
+
+soak: release ## Soak: SOAK_ROUNDS (default 2000) rounds at a 1 s interval with churn and scrapes, about 35 min (root)
+	NETTEST_SOAK_ROUNDS=$${SOAK_ROUNDS:-2000} $(CARGO) test --locked --test soak -- --nocapture
 
 demo: setup ## Run the end-to-end cluster with real agents until Ctrl-C; prints where to look (root)
 	$(CARGO) build --locked --bin k8s-network-test-daemonset
@@ -50,7 +56,7 @@ deploy: ## Render k8s.yml with IMAGE:VERSION and kubectl apply it (kube-system)
 	scripts/render-manifest.sh $(IMAGE) $(VERSION) > target/manifests/k8s.deploy.yml
 	kubectl apply -f target/manifests/k8s.deploy.yml
 
-manifests: ## Check k8s.yml and podmonitor.yml: yamllint, Kubernetes schemas, restricted profile, checkov
+manifests: ## Check k8s.yml, podmonitor.yml and networkpolicy.yml: yamllint, Kubernetes schemas, restricted profile, checkov
 	scripts/check-manifests.sh
 
 clean: ## Remove build output

@@ -2,8 +2,8 @@
 (as the PodSecurity admission controller of Kubernetes 1.25+ enforces it) and the promises the
 agent depends on (ICMP by sysctl, downward-API env, probes, metrics port, scrape annotations).
 
-Usage: check_k8s_manifest.py RENDERED_K8S_YML PODMONITOR_YML; prints one line per problem and
-exits 1 if there is any.
+Usage: check_k8s_manifest.py RENDERED_K8S_YML PODMONITOR_YML NETWORKPOLICY_YML; prints one line
+per problem and exits 1 if there is any.
 """
 
 import sys
@@ -125,11 +125,46 @@ def podmonitor_problems(pm):
     return p
 
 
+def networkpolicy_problems(np, ds):
+    """The optional NetworkPolicy must select the agent pods, admit every protocol from the
+    peer agents (ICMP has no port) and only the metrics port from elsewhere, and leave egress
+    alone (the agent must reach every pod, node, DNS and the API)."""
+    p = []
+    where = "networkpolicy.yml"
+    if np.get("apiVersion") != "networking.k8s.io/v1" or np.get("kind") != "NetworkPolicy":
+        return [f"{where}: not a networking.k8s.io/v1 NetworkPolicy"]
+    spec = np.get("spec") or {}
+    pod_labels = (ds["spec"]["template"]["metadata"].get("labels") or {}) if ds else {}
+    selector = (spec.get("podSelector") or {}).get("matchLabels") or {}
+    if not selector or any(pod_labels.get(k) != v for k, v in selector.items()):
+        p.append(f"{where}: podSelector must match the agent pods' labels")
+    if np.get("metadata", {}).get("namespace") != "kube-system":
+        p.append(f"{where}: must be in kube-system, with the agent pods")
+    if spec.get("policyTypes") != ["Ingress"] or spec.get("egress"):
+        p.append(f"{where}: policyTypes must be [Ingress] only (egress stays open)")
+    rules = spec.get("ingress") or []
+    peers = [r for r in rules if not r.get("ports")]
+    if len(peers) != 1 or [f.get("podSelector", {}).get("matchLabels") for f in peers[0].get("from", [])] \
+            != [selector]:
+        p.append(f"{where}: one rule without ports must admit exactly the agent pods (ICMP)")
+    scrapes = [r for r in rules if r.get("ports")]
+    for r in scrapes:
+        if r.get("ports") != [{"protocol": "TCP", "port": 8123}]:
+            p.append(f"{where}: rules with ports may open TCP 8123 only")
+        if not r.get("from") or any("namespaceSelector" not in f for f in r["from"]):
+            p.append(f"{where}: the metrics port must be limited to named namespaces")
+    if not scrapes:
+        p.append(f"{where}: no rule admits scrapes of port 8123")
+    return p
+
+
 def main():
     with open(sys.argv[1]) as f:
         docs = [d for d in yaml.safe_load_all(f) if d]
     with open(sys.argv[2]) as f:
         pms = [d for d in yaml.safe_load_all(f) if d]
+    with open(sys.argv[3]) as f:
+        nps = [d for d in yaml.safe_load_all(f) if d]
     problems = []
     dss = [d for d in docs if d.get("kind") == "DaemonSet"]
     if len(dss) != 1:
@@ -141,6 +176,10 @@ def main():
         problems.append("podmonitor.yml: want one document")
     for pm in pms:
         problems += podmonitor_problems(pm)
+    if len(nps) != 1:
+        problems.append("networkpolicy.yml: want one document")
+    for np in nps:
+        problems += networkpolicy_problems(np, dss[0] if dss else None)
     for x in problems:
         print(f"check-manifests: {x}")
     return 1 if problems else 0

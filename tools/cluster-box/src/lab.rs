@@ -163,6 +163,12 @@ impl Lab {
         )
     }
 
+    /// The process id of agent `i`, while it runs (setpriv execs the agent, so the child's
+    /// pid is the agent's).
+    pub fn agent_pid(&self, i: usize) -> Option<u32> {
+        self.agents.get(i)?.as_ref().map(Child::id)
+    }
+
     /// Stops agent `i` (its pod "dies").
     pub fn stop_agent(&mut self, i: usize) {
         if let Some(mut c) = self.agents[i].take() {
@@ -339,4 +345,29 @@ fn make_world_readable(dir: &Path) {
             }
         }
     }
+}
+
+/// The agent binary that long-running and abuse tests measure: the static release build that
+/// `make image` (or `make release`) leaves in `target/x86_64-unknown-linux-musl/release/`, as it
+/// ships. Outside CI, when it was not built, `debug` (the test's own build) instead, with a
+/// note; in CI a missing release build is a failure.
+pub fn release_agent(debug: &str) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let release = target.join("x86_64-unknown-linux-musl/release/k8s-network-test-daemonset");
+    if release.exists() {
+        return release;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{} is missing: `make test` builds it (make release) before the tests",
+        release.display()
+    );
+    eprintln!(
+        "note: {} not built (make release); measuring the debug build",
+        release.display()
+    );
+    PathBuf::from(debug)
 }
