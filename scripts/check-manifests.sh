@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Checks k8s.yml (rendered as `make deploy` renders it), podmonitor.yml and networkpolicy.yml: yamllint, the
+# Checks the files a user applies, k8s.yml (as shipped, and that rendering it changes only the
+# image and version), podmonitor.yml and networkpolicy.yml: no placeholder left, yamllint, the
 # Kubernetes JSON schemas of several releases (strict: unknown fields fail), and checkov's
 # Kubernetes checks (waivers are annotations in k8s.yml, each with its reason). Offline once
 # the pinned tools are installed (scripts/setup-python.sh).
@@ -13,13 +14,40 @@ k8s_versions=(1.30.0 1.34.0 1.35.0 1.36.0 1.37.0)
 bin=$(scripts/setup-python.sh)
 out=target/manifests
 mkdir -p "$out"
-scripts/render-manifest.sh example.registry/k8s-network-test-daemonset 0.0.0-check >"$out/k8s.yml"
-cp podmonitor.yml "$out/podmonitor.yml"
-cp networkpolicy.yml "$out/networkpolicy.yml"
 fail=0
 
+# The files a user applies are valid as they are: no placeholder left to render, and the
+# image and version labels are this release's (make image builds localhost/NAME:VERSION).
+version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+echo "check-manifests: nothing left to render, version $version"
+for f in k8s.yml podmonitor.yml networkpolicy.yml; do
+  # ${VAR}, {{ template }}, <placeholder>, or the usual stand-in words, outside comments.
+  if grep -nE '\$\{|\{\{|<[A-Za-z_-]+>|CHANGEME|REPLACE_?ME|TODO' "$f" | grep -vE '^[0-9]+: *#'; then
+    echo "check-manifests: $f has an unrendered placeholder (above)" >&2
+    fail=1
+  fi
+done
+if ! grep -q "^ *image: \"localhost/k8s-network-test-daemonset:$version\"$" k8s.yml; then
+  echo "check-manifests: k8s.yml's image must be localhost/k8s-network-test-daemonset:$version" >&2
+  fail=1
+fi
+if grep '^ *app.kubernetes.io/version:' k8s.yml | grep -qv "\"$version\""; then
+  echo "check-manifests: every app.kubernetes.io/version label in k8s.yml must be \"$version\"" >&2
+  fail=1
+fi
+# make deploy's rendering changes the image and the version labels, nothing else.
+scripts/render-manifest.sh example.registry/k8s-network-test-daemonset 0.0.0-check >"$out/k8s.rendered.yml"
+changed=$(diff k8s.yml "$out/k8s.rendered.yml" | grep '^>' | grep -vcE 'image: "example.registry/k8s-network-test-daemonset:0.0.0-check"|app.kubernetes.io/version: "0.0.0-check"' || true)
+if [[ $changed != 0 ]]; then
+  echo "check-manifests: render-manifest.sh changed more than the image and version lines" >&2
+  fail=1
+fi
+cp k8s.yml "$out/k8s.yml"
+cp podmonitor.yml "$out/podmonitor.yml"
+cp networkpolicy.yml "$out/networkpolicy.yml"
+
 echo "check-manifests: yamllint"
-"$bin/yamllint" --strict k8s.yml podmonitor.yml networkpolicy.yml .yamllint "$out/k8s.yml" || fail=1
+"$bin/yamllint" --strict k8s.yml podmonitor.yml networkpolicy.yml .yamllint "$out/k8s.rendered.yml" || fail=1
 
 for v in "${k8s_versions[@]}"; do
   echo "check-manifests: kubernetes-validate --strict -k $v"

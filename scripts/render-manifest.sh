@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Prints k8s.yml with the ${IMAGE} and ${VERSION} placeholders filled in (make deploy and
-# scripts/check-manifests.sh use it). Refuses values that would make an invalid image reference
-# or label, so a typo fails here and not half-applied in the cluster.
+# Prints k8s.yml with another image and version: the agent's `image:` and every
+# `app.kubernetes.io/version` label (make deploy and scripts/check-manifests.sh use it). The file
+# as shipped names the image `make image` builds by default, so it also applies unrendered.
+# Refuses values that would make an invalid image reference or label, so a typo fails here and
+# not half-applied in the cluster.
 # Usage: scripts/render-manifest.sh IMAGE VERSION [FILE]
 set -euo pipefail
 
@@ -20,10 +22,10 @@ if ! [[ $version =~ ^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$ ]]; then
   exit 1
 fi
 
-out=$(sed -e "s|\${IMAGE}|$image|g" -e "s|\${VERSION}|$version|g" "$file")
-# shellcheck disable=SC2016 # a literal ${ is what is searched for
-if grep -v '^ *#' <<<"$out" | grep -q '\${'; then
-  echo "render-manifest: $file has a placeholder other than \${IMAGE} and \${VERSION}" >&2
+images=$(grep -c '^ *image: "localhost/k8s-network-test-daemonset:[^"]*"$' "$file" || true)
+if [[ $images != 1 ]]; then
+  echo "render-manifest: $file must have exactly one image: \"localhost/k8s-network-test-daemonset:...\" line (found $images)" >&2
   exit 1
 fi
-printf '%s\n' "$out"
+sed -e "s|^\( *image: \)\"localhost/k8s-network-test-daemonset:[^\"]*\"$|\1\"$image:$version\"|" \
+  -e "s|^\( *app.kubernetes.io/version: \)\"[^\"]*\"$|\1\"$version\"|" "$file"

@@ -1,7 +1,7 @@
 //! What a round checks, decided from a discovery [`Snapshot`] alone (pure, no I/O).
 //!
 //! Every node gets a host ping per InternalIP; every agent pod with an IP gets a pod ping per
-//! IP (this agent's own pod included, as the seed did: it proves the pod network stack); a node
+//! IP (this agent's own pod included, as the original shell script did: it proves the pod network stack); a node
 //! with no running agent pod gets a failed `node-without-agent` check, because nothing on that
 //! node can report for itself. DNS: forward lookups of two well-known names, reverse lookups of
 //! the service and instance IPs, and a direct query to each serving instance.

@@ -135,7 +135,7 @@ fn dns_check(d: &DnsCheck, timeout: Duration) -> Check {
                 .collect::<Vec<_>>()
                 .join(",")
         }),
-        // Absolute, as the seed printed it: `kube-dns.kube-system.svc.cluster.local.`
+        // Absolute, as the original shell script printed it: `kube-dns.kube-system.svc.cluster.local.`
         DnsCheck::Reverse { ip, .. } => dns::system_reverse(*ip, timeout).map(|name| {
             if name.ends_with('.') {
                 name

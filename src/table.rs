@@ -1,4 +1,5 @@
-//! The `kubectl logs` view of a round: the seed's table, line for line where it can be.
+//! The `kubectl logs` view of a round: the original shell script's table (README,
+//! "Why"), line for line where it can be.
 //!
 //! ```text
 //! Tests running on node: n1, host: agent-x, at 2026-11-29T10:00:00.000Z
@@ -10,7 +11,7 @@
 //! Result: 0 of 14 checks failed, round took 1.01 s
 //! No status changes since previous test run.
 //! ```
-//! RTTs are in milliseconds, as in the seed. The block is built whole and printed at once.
+//! RTTs are in milliseconds, as in that script. The block is built whole and printed at once.
 
 use std::fmt::Write;
 
@@ -32,7 +33,7 @@ pub fn render(r: &RoundReport) -> String {
             age = age(r.snapshot_age_seconds)
         );
     }
-    // The seed's `DNS: <ip> <name>` lines first, then lookups, then the per-instance queries.
+    // The script's `DNS: <ip> <name>` lines first, then lookups, then the per-instance queries.
     for kind in [
         CheckKind::DnsReverse,
         CheckKind::DnsService,
@@ -175,7 +176,7 @@ fn reason(c: &Check) -> String {
     one_line(c.error.as_deref().unwrap_or("failed"))
 }
 
-/// RTT in milliseconds with two decimals (the seed's unit), `FAIL` when there is none.
+/// RTT in milliseconds with two decimals (the script's unit), `FAIL` when there is none.
 fn rtt_ms(c: &Check, unit: &str) -> String {
     match (c.ok, c.rtt_seconds) {
         (true, Some(s)) => format!("{:.2}{unit}", s * 1000.0),
@@ -269,7 +270,7 @@ mod tests {
     }
 
     #[test]
-    fn renders_the_seed_shaped_table() {
+    fn renders_the_original_scripts_table() {
         let t = render(&report());
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(

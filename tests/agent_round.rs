@@ -33,7 +33,7 @@ fn once_prints_the_table_or_json_and_exits_by_result() {
         return;
     }
     let mut lab = lab(3);
-    // Healthy: exit 0, the seed's table, the cluster domain found in the pod's resolv.conf.
+    // Healthy: exit 0, the original script's table, the cluster domain found in the pod's resolv.conf.
     let (code, out, err) = lab.run_once(1, &["--once"]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(
@@ -127,7 +127,7 @@ fn endpoints_metrics_changes_and_sigterm() {
         serde_json::from_str(&lab.agent_get(0, "/status.json").unwrap().body).unwrap();
     assert_eq!(status.node, "control-plane-0");
 
-    // A live scrape passes promtool's lint and carries the seed's metric.
+    // A live scrape passes promtool's lint and carries the original script's metric.
     let scrape = lab.agent_get(0, "/prometheus.report").unwrap();
     assert_eq!(scrape.status, 200);
     assert!(scrape.body.contains("networktest_total_error_count 0"));

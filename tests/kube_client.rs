@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 fn fixture(name: &str) -> String {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/fixtures/k8s-api")
+        .join("tests/fixtures/k8s-api")
         .join(name);
     std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }

@@ -19,7 +19,9 @@ const SOL_RAW: libc::c_int = 255;
 const ICMP_FILTER: libc::c_int = 1;
 const ICMP6_FILTER: libc::c_int = 1;
 
-/// Receive buffer asked for: thousands of replies arriving together fit (DESIGN.md section 7).
+/// Receive buffer asked for: thousands of replies arriving together fit. (Measured: a ping
+/// socket with the default 212,992-byte buffer that sent 5,000 echoes before reading kept only 512
+/// replies; the prober also drains while sending.)
 pub const RCVBUF: usize = 4 << 20;
 
 /// A concrete socket kind (after `Auto` has been resolved).

@@ -569,7 +569,7 @@ mod tests {
     #[test]
     fn status_message_prefers_json_status_and_copes_with_text() {
         let forbidden = include_bytes!(
-            "../../../shared/fixtures/k8s-api/k8s-apiserver.errors_test.Status-403-Forbidden.cluster-scope-resource.json"
+            "../../tests/fixtures/k8s-api/k8s-apiserver.errors_test.Status-403-Forbidden.cluster-scope-resource.json"
         );
         let m = status_message(403, true, forbidden);
         assert!(m.contains("forbidden"), "{m}");
@@ -582,7 +582,7 @@ mod tests {
             "HTTP 502 with an empty body"
         );
         let proxy_404 = include_bytes!(
-            "../../../shared/fixtures/k8s-api/kubeclient.service_illegal_json_404.non-json-404-body.json"
+            "../../tests/fixtures/k8s-api/kubeclient.service_illegal_json_404.non-json-404-body.json"
         );
         let m = status_message(404, true, proxy_404);
         assert!(!m.is_empty() && m.len() <= 203, "{m}");

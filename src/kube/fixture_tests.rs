@@ -1,4 +1,4 @@
-//! Parses every recorded real API response in `shared/fixtures/k8s-api/` that is a PodList,
+//! Parses every recorded real API response in `tests/fixtures/k8s-api/` that is a PodList,
 //! Pod, NodeList, Node, EndpointSlice, Service or Status, and checks what the agent reads.
 
 use std::net::IpAddr;
@@ -9,7 +9,7 @@ use super::types::{EndpointSlice, List, Node, Pod, Service, Status};
 
 macro_rules! fixture {
     ($name:literal) => {
-        include_str!(concat!("../../../shared/fixtures/k8s-api/", $name))
+        include_str!(concat!("../../tests/fixtures/k8s-api/", $name))
     };
 }
 

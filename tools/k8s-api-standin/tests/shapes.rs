@@ -12,7 +12,7 @@ macro_rules! fixture {
     ($name:literal) => {
         concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../../../shared/fixtures/k8s-api/",
+            "/../../tests/fixtures/k8s-api/",
             $name
         )
     };
