@@ -16,4 +16,5 @@ if ! command -v wrk >/dev/null; then
 fi
 bin=target/x86_64-unknown-linux-musl/release/k8s-network-test-daemonset
 [ -x "$bin" ] || { echo "bench-http: $bin missing (make release)" >&2; exit 2; }
-cargo run --release --locked -q -p cluster-box --bin bench_http -- "$bin" "${SECONDS_PER_PHASE:-60}" "${RATE:-1200}"
+# The harness runs as a debug build: a release build aborts on panic without tearing the lab down.
+cargo run --locked -q -p cluster-box --bin bench_http -- "$bin" "${SECONDS_PER_PHASE:-60}" "${RATE:-1200}"
