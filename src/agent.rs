@@ -10,13 +10,13 @@ use std::time::{Duration, Instant};
 
 use crate::cli::{self, Parsed};
 use crate::config::{Config, Output, FLAGS};
+use crate::http::{HttpServer, Shared};
 use crate::icmp::{ProbeOptions, Prober};
 use crate::kube::{self, Snapshot};
 use crate::metrics::AgentInfo;
 use crate::plan;
 use crate::report::RoundReport;
 use crate::round::{self, Context};
-use crate::server::{HttpServer, Shared};
 use crate::{dns, table};
 
 const ABOUT: &str =
@@ -234,6 +234,7 @@ impl Agent {
                     }
                     state.totals.record(&report);
                     state.last = Some((*report).clone());
+                    shared.publish(&state);
                     drop(state);
                     previous = Some(*report);
                 }
@@ -243,6 +244,7 @@ impl Agent {
                     for kind in &api_errors {
                         state.totals.api_error(kind);
                     }
+                    shared.publish(&state);
                 }
             }
             next += self.config.interval;
