@@ -471,6 +471,44 @@ fn the_connection_cap_evicts_the_oldest_idle_and_connects_keep_completing() {
 }
 
 #[test]
+fn a_new_client_is_spared_while_older_slow_heads_make_room() {
+    let (server, _) = server_with(Limits {
+        max_connections: 8,
+        head_timeout: Duration::from_secs(30),
+        ..limits()
+    });
+    let addr = server.addr;
+    let mut slow: Vec<BufReader<TcpStream>> = (0..6)
+        .map(|_| {
+            let mut s = connect(addr);
+            s.write_all(b"GET /livez HTTP/1.1\r\nX-Slow: a").unwrap();
+            BufReader::new(s)
+        })
+        .collect();
+    wait_for("6 slow heads", Duration::from_secs(5), || {
+        server.stats().open() == 6
+    });
+    // Older than the grace period of new connections.
+    std::thread::sleep(Duration::from_millis(400));
+    // A client connects and, before its request arrives, a flood of connections does too.
+    let mut client = connect(addr);
+    let flood: Vec<TcpStream> = (0..5).map(|_| connect(addr)).collect();
+    wait_for("evictions", Duration::from_secs(5), || {
+        server.stats().rejections(Reason::OverCapacity) == 4
+    });
+    client.write_all(b"GET /livez HTTP/1.1\r\n\r\n").unwrap();
+    let mut r = BufReader::new(client);
+    assert_eq!(read_response(&mut r, false).status, 200);
+    // The room came from the oldest slow heads.
+    let closed = slow
+        .iter_mut()
+        .filter_map(|s| closed_within(s, Duration::from_millis(200)).then_some(()))
+        .count();
+    assert_eq!(closed, 4);
+    drop(flood);
+}
+
+#[test]
 fn resets_and_half_closes_are_survived_and_counted() {
     let (server, _) = server();
     let addr = server.addr;

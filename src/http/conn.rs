@@ -19,6 +19,10 @@ use super::Limits;
 /// started sending its body) before the client reads it.
 const DRAIN_MAX: usize = 64 * 1024;
 
+/// How long a connection that just began a phase is spared by evictions (see
+/// [`Conn::eviction_order`]): longer than a request takes to follow the connect in a cluster.
+pub const GRACE: Duration = Duration::from_millis(250);
+
 /// What the loop needs besides the connection.
 pub struct Ctx<'a> {
     pub shared: &'a Shared,
@@ -106,16 +110,20 @@ impl Conn {
         }
     }
 
-    /// Lower goes first when a slot is needed: draining, then the longest idle, then the
-    /// oldest still sending its head, then the oldest being written to.
-    pub fn eviction_order(&self) -> (u8, Instant, u64) {
+    /// Lower goes first when a slot is needed. A connection that entered its phase within
+    /// [`GRACE`] goes last: a client that just connected has not had time to send its
+    /// request, and a flood of new connections must not push it out before it could. Then:
+    /// draining, the longest idle, the oldest still sending its head, the oldest being
+    /// written to.
+    pub fn eviction_order(&self, now: Instant) -> (bool, u8, Instant, u64) {
+        let recent = now.saturating_duration_since(self.since) < GRACE;
         let rank = match self.phase {
             Phase::Draining => 0,
             Phase::Idle { .. } => 1,
             Phase::Head => 2,
             Phase::Writing => 3,
         };
-        (rank, self.since, self.seq)
+        (recent && rank > 0, rank, self.since, self.seq)
     }
 
     /// Counts the connection as rejected for `reason` (once) with one debug line.

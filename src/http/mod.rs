@@ -236,7 +236,7 @@ fn accept_all(
                 }
                 let _ = stream.set_nodelay(true);
                 if conns.len() >= max {
-                    evict_one(conns, ctx);
+                    evict_one(conns, now, ctx);
                 }
                 *accepted = accepted.wrapping_add(1);
                 let mut c = Conn::new(stream, peer, *accepted, now, ctx.limits);
@@ -261,11 +261,11 @@ fn accept_all(
 }
 
 /// Closes the connection that matters least (see [`Conn::eviction_order`]).
-fn evict_one(conns: &mut Vec<Conn>, ctx: &Ctx<'_>) {
+fn evict_one(conns: &mut Vec<Conn>, now: Instant, ctx: &Ctx<'_>) {
     let victim = conns
         .iter()
         .enumerate()
-        .min_by_key(|(_, c)| c.eviction_order())
+        .min_by_key(|(_, c)| c.eviction_order(now))
         .map(|(i, _)| i);
     if let Some(i) = victim {
         let mut c = conns.swap_remove(i);
