@@ -373,6 +373,7 @@ fn every_attack_at_once_leaves_the_endpoint_answering() {
             "huge bodies",
             t.spawn(move || {
                 let mut answers = [0u64; 2];
+                let mut other = String::new();
                 while !st.load(Ordering::Relaxed) {
                     std::thread::sleep(Duration::from_millis(50));
                     let Some(mut s) = ta.connect(addr) else {
@@ -385,15 +386,22 @@ fn every_attack_at_once_leaves_the_endpoint_answering() {
                     };
                     let _ = s.write_all(req.as_bytes());
                     let mut buf = [0u8; 512];
-                    let n = s.read(&mut buf).unwrap_or(0);
-                    let is_413 = buf
-                        .get(..n)
-                        .is_some_and(|b| b.starts_with(b"HTTP/1.1 413 "));
+                    let answer = match s.read(&mut buf) {
+                        Ok(n) => String::from_utf8_lossy(&buf[..n]).into_owned(),
+                        Err(e) => e.to_string(),
+                    };
+                    let is_413 = answer.starts_with("HTTP/1.1 413 ");
                     answers[usize::from(!is_413)] += 1;
+                    if !is_413 && other.is_empty() {
+                        other = format!(" (the first: {answer:?})");
+                    }
                     // Hold the connection, body never sent, until the agent closes it.
                     let _ = s.read(&mut buf);
                 }
-                format!("{} answered 413, {} otherwise", answers[0], answers[1])
+                format!(
+                    "{} answered 413, {} otherwise{other}",
+                    answers[0], answers[1]
+                )
             }),
         ));
     }

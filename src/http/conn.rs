@@ -1,6 +1,7 @@
 //! One connection's state machine: waiting for a request, reading its head, writing the
 //! response, and draining before the close. Every phase has a deadline and every buffer a
-//! fixed size, so no client can hold more than one slot, 8 KiB and a shared response for long.
+//! fixed size, so a connection holds its slot, an 8 KiB buffer and one response, and not
+//! for long.
 
 use std::io::{self, Read};
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -49,6 +50,7 @@ pub enum Next {
     Close,
 }
 
+/// An accepted connection and where it is in its request/response cycle.
 pub struct Conn {
     stream: TcpStream,
     peer: SocketAddr,
@@ -124,6 +126,13 @@ impl Conn {
             Phase::Writing => 3,
         };
         (recent && rank > 0, rank, self.since, self.seq)
+    }
+
+    /// Closed to make room (the caller drops it); a draining connection had its answer.
+    pub fn evict(&mut self, ctx: &Ctx<'_>) {
+        if self.phase != Phase::Draining {
+            self.reject(ctx, Reason::OverCapacity);
+        }
     }
 
     /// Counts the connection as rejected for `reason` (once) with one debug line.

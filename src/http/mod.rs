@@ -60,8 +60,13 @@ impl Default for Limits {
 
 /// The listen backlog; accept drains it every turn of the loop, so it only absorbs bursts.
 const BACKLOG: i32 = 1024;
-/// Accepts per turn of the loop at most, so a connection flood cannot starve the others.
-const ACCEPTS_PER_TURN: usize = 256;
+/// Accepts per turn of the loop at most, as a share of the connection cap: between turns
+/// the loop serves the connections whose requests arrived, so a flood of connects evicts
+/// other new connections only after several turns, not in one batch (and cannot starve the
+/// open connections either).
+fn accepts_per_turn(max_connections: usize) -> usize {
+    (max_connections / 8).clamp(1, 64)
+}
 /// Pause of accepting after a resource error (no file descriptors, no memory): long enough
 /// not to spin on a listener that stays readable, short enough that the port stays usable.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(20);
@@ -210,14 +215,15 @@ fn serve(
             revents == 0 || c.on_ready(now, &ctx) == Next::Keep
         });
         if accepting && set.revents(1) != 0 {
-            accept_paused_until = accept_all(listener, &mut conns, max, &mut accepted, now, &ctx);
+            accept_paused_until =
+                accept_pending(listener, &mut conns, max, &mut accepted, now, &ctx);
         }
     }
 }
 
-/// Accepts every pending connection (up to [`ACCEPTS_PER_TURN`]); returns when to accept
-/// again after a resource error.
-fn accept_all(
+/// Accepts pending connections (up to [`accepts_per_turn`]); returns when to accept again
+/// after a resource error.
+fn accept_pending(
     listener: &TcpListener,
     conns: &mut Vec<Conn>,
     max: usize,
@@ -226,7 +232,7 @@ fn accept_all(
     ctx: &Ctx<'_>,
 ) -> Option<Instant> {
     let stats = ctx.shared.stats();
-    for _ in 0..ACCEPTS_PER_TURN {
+    for _ in 0..accepts_per_turn(max) {
         match listener.accept() {
             Ok((stream, peer)) => {
                 if let Err(e) = stream.set_nonblocking(true) {
@@ -268,8 +274,7 @@ fn evict_one(conns: &mut Vec<Conn>, now: Instant, ctx: &Ctx<'_>) {
         .min_by_key(|(_, c)| c.eviction_order(now))
         .map(|(i, _)| i);
     if let Some(i) = victim {
-        let mut c = conns.swap_remove(i);
-        c.reject(ctx, Reason::OverCapacity);
+        conns.swap_remove(i).evict(ctx);
     }
 }
 

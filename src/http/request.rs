@@ -299,6 +299,46 @@ mod tests {
         assert_eq!(refused(b"GET / HTTP/1.1\r\nX: a\rb\r\n\r\n"), 400);
     }
 
+    /// The invariants the server relies on, over mutated heads (the fuzz target goes further):
+    /// a complete head never claims more than was given or more than the limit, and only a
+    /// buffer below the limit is ever partial.
+    #[test]
+    fn mutated_heads_keep_the_invariants() {
+        let seeds: [&[u8]; 3] = [
+            b"GET /prometheus.report HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            b"HEAD / HTTP/1.0\r\nContent-Length: 0\r\nConnection: keep-alive\r\n\r\nGET /",
+            b"POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        ];
+        let mut rng: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = |n: usize| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            (rng % n as u64) as usize
+        };
+        for seed in seeds {
+            for _ in 0..5000 {
+                let mut buf = seed.to_vec();
+                for _ in 0..1 + next(4) {
+                    let at = next(buf.len() + 1);
+                    match next(4) {
+                        0 if at < buf.len() => buf[at] = next(256) as u8,
+                        1 => buf.truncate(at),
+                        2 => buf.insert(at, b"\r\n: \0\x80"[next(6)]),
+                        _ => buf.extend(std::iter::repeat_n(b'a', next(3 * HEAD_MAX))),
+                    }
+                }
+                match parse_head(&buf) {
+                    HeadResult::Complete { len, .. } => {
+                        assert!(len <= buf.len() && len <= HEAD_MAX, "{buf:?}")
+                    }
+                    HeadResult::Partial => assert!(buf.len() < HEAD_MAX, "{buf:?}"),
+                    HeadResult::Refused(_) => {}
+                }
+            }
+        }
+    }
+
     #[test]
     fn query_strings_are_not_part_of_the_path() {
         assert_eq!(path("/metrics?x=1"), "/metrics");
