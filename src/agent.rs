@@ -11,13 +11,13 @@ use std::time::{Duration, Instant};
 use crate::app::print_block;
 use crate::cli::{self, Parsed};
 use crate::config::{Config, Output, FLAGS};
+use crate::http::{HttpServer, Shared};
 use crate::icmp::{ProbeOptions, Prober};
 use crate::kube::{self, Snapshot};
 use crate::metrics::AgentInfo;
 use crate::plan;
 use crate::report::RoundReport;
 use crate::round::{self, Context};
-use crate::server::{HttpServer, Shared};
 use crate::{dns, table};
 
 const ABOUT: &str =
@@ -249,6 +249,7 @@ impl Agent {
                     }
                     state.totals.record(&report);
                     state.last = Some((*report).clone());
+                    shared.publish(&state);
                     drop(state);
                     previous = Some(*report);
                 }
@@ -258,6 +259,7 @@ impl Agent {
                     for kind in &api_errors {
                         state.totals.api_error(kind);
                     }
+                    shared.publish(&state);
                 }
             }
             next += self.config.interval;

@@ -1,0 +1,166 @@
+//! What the endpoints serve: the round loop renders the pages once per round and publishes
+//! them; requests only clone an `Arc`, so a flood of scrapes costs no rendering and no copies.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::stats::Stats;
+use crate::metrics::{self, AgentInfo, Totals};
+use crate::report::RoundReport;
+
+/// What the round loop keeps for the endpoints: the last round and the totals.
+#[derive(Default)]
+pub struct State {
+    pub last: Option<RoundReport>,
+    pub totals: Totals,
+}
+
+/// The rendered pages, replaced as a whole by each publish.
+#[derive(Debug)]
+pub struct Pages {
+    /// The metrics text of the last publish (the HTTP counters are appended per request).
+    pub metrics: Arc<[u8]>,
+    /// `/status.json` of the last round; `None` until the first round completed.
+    pub status: Option<Arc<[u8]>>,
+    /// The landing page.
+    pub landing: Arc<[u8]>,
+}
+
+/// State shared between the round loop and the server.
+pub struct Shared {
+    state: Mutex<State>,
+    pages: Mutex<Arc<Pages>>,
+    pub info: AgentInfo,
+    stats: Stats,
+}
+
+impl Shared {
+    /// Before the first round: the metrics page has the agent's info and zero totals, and
+    /// `/status.json` and `/readyz` answer 503.
+    pub fn new(info: AgentInfo) -> Shared {
+        let state = State::default();
+        let pages = Pages {
+            metrics: render_metrics(&state, &info),
+            status: None,
+            landing: Arc::from(landing(&info).into_bytes()),
+        };
+        Shared {
+            state: Mutex::new(state),
+            pages: Mutex::new(Arc::new(pages)),
+            info,
+            stats: Stats::default(),
+        }
+    }
+
+    /// Locks the state; a panic elsewhere while holding the lock must not stop the endpoints.
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Renders `state` (the caller holds its lock) into the pages the endpoints serve from
+    /// now on. Called once per round: scrapes between rounds are served from memory.
+    pub fn publish(&self, state: &State) {
+        let status = state.last.as_ref().map(|r| {
+            let json = match serde_json::to_string_pretty(r) {
+                Ok(j) => j + "\n",
+                Err(e) => {
+                    log::error!("cannot encode the round for /status.json: {e}");
+                    format!("{{\"error\":{:?}}}\n", e.to_string())
+                }
+            };
+            Arc::from(json.into_bytes())
+        });
+        let landing = self.pages().landing.clone();
+        let pages = Pages {
+            metrics: render_metrics(state, &self.info),
+            status,
+            landing,
+        };
+        *self.pages.lock().unwrap_or_else(|p| p.into_inner()) = Arc::new(pages);
+    }
+
+    /// The pages of the last publish.
+    pub fn pages(&self) -> Arc<Pages> {
+        self.pages.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The server's counters.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+}
+
+fn render_metrics(state: &State, info: &AgentInfo) -> Arc<[u8]> {
+    Arc::from(metrics::render(state.last.as_ref(), &state.totals, info).into_bytes())
+}
+
+fn landing(info: &AgentInfo) -> String {
+    format!(
+        "<!doctype html>\n<html><head><title>k8s-network-test-daemonset</title></head><body>\n\
+         <h1>k8s-network-test-daemonset {}</h1>\n<p>Node {}, pod {}.</p>\n<ul>\n\
+         <li><a href=\"/prometheus.report\">/prometheus.report</a> (also /metrics): Prometheus metrics</li>\n\
+         <li><a href=\"/status.json\">/status.json</a>: the last round as JSON</li>\n\
+         <li><a href=\"/livez\">/livez</a>, <a href=\"/readyz\">/readyz</a>: health</li>\n\
+         </ul></body></html>\n",
+        html_escape(&info.version),
+        html_escape(&info.node),
+        html_escape(&info.pod)
+    )
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn info() -> AgentInfo {
+        AgentInfo {
+            version: "1.2.3".into(),
+            node: "node-<1>".into(),
+            pod: "pod-\"a\"".into(),
+        }
+    }
+
+    #[test]
+    fn before_the_first_round_there_is_no_status_and_metrics_have_the_info() {
+        let shared = Shared::new(info());
+        let pages = shared.pages();
+        assert!(pages.status.is_none());
+        let text = String::from_utf8(pages.metrics.to_vec()).unwrap();
+        assert!(text.contains("networktest_build_info{version=\"1.2.3\"} 1"));
+        let landing = String::from_utf8(pages.landing.to_vec()).unwrap();
+        assert!(landing.contains("node-&lt;1&gt;") && landing.contains("pod-&quot;a&quot;"));
+    }
+
+    #[test]
+    fn publishing_a_round_renders_status_and_metrics_once() {
+        let shared = Shared::new(info());
+        let before = shared.pages();
+        {
+            let mut state = shared.lock();
+            let report: RoundReport = serde_json::from_value(serde_json::json!({
+                "node": "n", "pod": "p", "started_at": "2026-01-01T00:00:00Z",
+                "duration_seconds": 0.5, "errors": 0, "checks": [], "changes": [],
+            }))
+            .unwrap();
+            state.totals.record(&report);
+            state.last = Some(report);
+            shared.publish(&state);
+        }
+        let after = shared.pages();
+        let status: serde_json::Value =
+            serde_json::from_slice(after.status.as_deref().unwrap()).unwrap();
+        assert_eq!(status["node"], "n");
+        let text = String::from_utf8(after.metrics.to_vec()).unwrap();
+        assert!(text.contains("networktest_rounds_total 1\n"), "{text}");
+        // Requests between publishes share the same bytes.
+        assert!(Arc::ptr_eq(&after.metrics, &shared.pages().metrics));
+        assert!(!Arc::ptr_eq(&before.metrics, &after.metrics));
+        assert!(Arc::ptr_eq(&before.landing, &after.landing));
+    }
+}
