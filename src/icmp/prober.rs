@@ -258,13 +258,15 @@ impl Prober {
                 }
             }
             let wake = if k >= count { deadline } else { due(k) };
-            // Nothing (more) to read before `wake`: sleep until a message or `wake` comes.
-            if io.drain(&mut round, Limit::until(wake)) != Drained::Limit {
-                wait(
+            match io.drain(&mut round, Limit::until(wake)) {
+                Drained::Limit => {}
+                Drained::Answered if k >= count => break,
+                // Nothing (more) to read before `wake`: sleep until a message or `wake` comes.
+                Drained::Answered | Drained::Empty => wait(
                     &socks,
                     wake.saturating_duration_since(Instant::now()),
                     libc::POLLIN,
-                );
+                ),
             }
         }
         round.finish()
