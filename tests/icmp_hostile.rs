@@ -455,7 +455,7 @@ fn another_process_flooding_the_same_targets_changes_nothing() {
     let lab = lab("op");
     let _forger = forger(&lab, |_| Vec::new());
     let targets = targets();
-    let mut fping = lab
+    let fping = lab
         .p
         .command("fping")
         .args(["-l", "-q", "-p", "5", "-t", "500"])
@@ -464,7 +464,7 @@ fn another_process_flooding_the_same_targets_changes_nothing() {
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn fping");
-    let _kill = KillOnDrop(&mut fping);
+    let _kill = KillOnDrop(fping);
     let replies: Vec<Vec<u8>> = targets
         .iter()
         .flat_map(|&t| {
@@ -493,9 +493,10 @@ fn another_process_flooding_the_same_targets_changes_nothing() {
     }
 }
 
-struct KillOnDrop<'a>(&'a mut std::process::Child);
+/// Kills and reaps a child process when dropped, also on panic.
+struct KillOnDrop(std::process::Child);
 
-impl Drop for KillOnDrop<'_> {
+impl Drop for KillOnDrop {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
@@ -591,5 +592,114 @@ fn sends_the_kernel_refuses_fail_their_target_by_errno() {
         for took in &run.took {
             assert!(*took < TIMEOUT, "{kind:?}: a round took {took:?}");
         }
+    }
+}
+
+/// 150 live targets through a token bucket of 2 Mbit/s with a 3 kB queue on the prober's link:
+/// most sends of the burst find the queue full (ENOBUFS on a ping socket), back off and go out
+/// once it drains. A raw socket is not told (the kernel drops silently), so ping sockets only.
+#[test]
+fn a_full_interface_queue_backs_off_and_every_target_still_passes() {
+    if !need_root("a_full_interface_queue_backs_off_and_every_target_still_passes") {
+        return;
+    }
+    let lab = lab("bf");
+    let _forger = forger(&lab, |_| Vec::new());
+    lab.p.exec(&[
+        "tc", "qdisc", "add", "dev", "pa", "root", "tbf", "rate", "2mbit", "burst", "3000",
+        "limit", "3000",
+    ]);
+    let targets: Vec<IpAddr> = (1..=150u8).map(|i| ip(&format!("198.18.24.{i}"))).collect();
+    let ((), run) = run_prober(&lab.p, opts(SocketKind::Datagram), 2, targets, |_| ());
+    check(SocketKind::Datagram, &run);
+    for r in run.rounds.concat() {
+        // The back-off is not round-trip time: the clock restarts when the request goes out
+        // (what remains is the queue's own delay, at most 3 kB at 2 Mbit/s = 12 ms).
+        assert!(
+            r.rtts[0] < DELAY + Duration::from_millis(100),
+            "back-off counted as RTT: {r:?}"
+        );
+    }
+}
+
+/// The same link at 64 kbit/s cannot carry 150 requests (12 kB, 1.5 s) in the back-off budget
+/// (half the timeout): the round still ends in time, and what could not be sent fails as such.
+#[test]
+fn a_queue_that_stays_full_fails_its_sends_within_the_round() {
+    if !need_root("a_queue_that_stays_full_fails_its_sends_within_the_round") {
+        return;
+    }
+    let lab = lab("bs");
+    let _forger = forger(&lab, |_| Vec::new());
+    lab.p.exec(&[
+        "tc", "qdisc", "add", "dev", "pa", "root", "tbf", "rate", "64kbit", "burst", "3000",
+        "limit", "3000",
+    ]);
+    let targets: Vec<IpAddr> = (1..=150u8).map(|i| ip(&format!("198.18.24.{i}"))).collect();
+    let ((), run) = run_prober(&lab.p, opts(SocketKind::Datagram), 1, targets, |_| ());
+    let r = &run.rounds[0];
+    let full = r
+        .iter()
+        .filter(|x| x.error.as_deref() == Some("send failed: no buffer space available"))
+        .count();
+    let passed = r.iter().filter(|x| x.ok()).count();
+    eprintln!(
+        "{passed} passed, {full} could not be sent, round took {:?}",
+        run.took[0]
+    );
+    assert!(full > 0 && passed > 0, "{r:?}");
+    // Sending may take the back-off budget (TIMEOUT / 2) before the timeout starts.
+    assert!(
+        run.took[0] <= TIMEOUT + TIMEOUT / 2 + SLACK,
+        "round took {:?}",
+        run.took[0]
+    );
+    for x in r.iter().filter(|x| x.ok()) {
+        assert!(x.rtts[0] >= MIN_RTT, "{x:?}");
+    }
+}
+
+/// A reply the kernel stamped before the deadline counts even if the prober could not read it
+/// until after: the `ping` subcommand is stopped (SIGSTOP) once its request is out, the answer
+/// comes 120 ms later, and the process resumes only after its 300 ms timeout.
+#[test]
+fn a_reply_stamped_in_time_counts_when_read_after_the_deadline() {
+    if !need_root("a_reply_stamped_in_time_counts_when_read_after_the_deadline") {
+        return;
+    }
+    let lab = lab("ld");
+    let (seen_tx, seen) = mpsc::channel();
+    let script = |r: &Request| vec![Forged::after(DELAY, r.reply())];
+    let _forger = Forger::start(&lab.q.name, "qb", Box::new(script), Some(seen_tx));
+    for socket in ["dgram", "raw"] {
+        let child = lab
+            .p
+            .command(env!("CARGO_BIN_EXE_k8s-network-test-daemonset"))
+            .args(["ping", "--socket", socket, "--timeout", "300ms", LIVE4])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("run ping");
+        let mut child = KillOnDrop(child);
+        seen.recv_timeout(Duration::from_secs(10))
+            .expect("the request went out");
+        let pid = child.0.id().to_string();
+        sh(&["kill", "-STOP", &pid]);
+        std::thread::sleep(Duration::from_millis(700));
+        sh(&["kill", "-CONT", &pid]);
+        let mut out = String::new();
+        use std::io::Read;
+        child
+            .0
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut out)
+            .unwrap();
+        let status = child.0.wait().unwrap();
+        assert!(
+            out.contains("1/1 received, rtt 1"),
+            "{socket}: a reply stamped at about 120 ms was not counted: {out}"
+        );
+        assert!(status.success(), "{socket}: {out}");
     }
 }
