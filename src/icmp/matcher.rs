@@ -2,13 +2,14 @@
 //! feeds it what it sent and what it received (with kernel timestamps); this decides what
 //! counts. The rule that matters most: a dead target is never reported alive, so anything not
 //! provably an answer to a request of this round (wrong identifier, unknown or stale sequence,
-//! wrong source, a second copy, an answer after the timeout) is ignored.
+//! a payload other than the one sent or without our marker, wrong source, a second copy, an
+//! answer after the timeout) is ignored.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use super::packet::{Family, Message};
+use super::packet::{Family, Message, COOKIE_LEN};
 use super::PingResult;
 
 /// What became of one received message.
@@ -23,6 +24,9 @@ pub enum Outcome {
     /// Sequence not outstanding in this round, or payload cookie mismatch: a late reply from an
     /// earlier round or someone else's packet.
     Unknown,
+    /// The payload is not the one sent: another length, so also a reply too short to carry the
+    /// marker that our request carried. Someone else's packet, or a forged one.
+    WrongPayload,
     /// Reply came from an address other than the one we pinged.
     WrongSource,
     /// Second answer to a request already answered (or failed).
@@ -57,13 +61,16 @@ pub struct Round {
     pending: HashMap<(Family, u16), Slot>,
     outstanding: usize,
     nonce: u32,
+    size: usize,
     timeout: Duration,
 }
 
 impl Round {
     /// A round over `targets` (duplicates allowed; each index is its own target). `nonce` is
-    /// the prober's payload nonce; `timeout` is how long each request may wait for its answer.
-    pub fn new(targets: &[IpAddr], nonce: u32, timeout: Duration) -> Round {
+    /// the prober's payload nonce, `size` the payload bytes of every request (a reply must
+    /// carry as many, starting with the marker when `size` leaves room for it); `timeout` is
+    /// how long each request may wait for its answer.
+    pub fn new(targets: &[IpAddr], nonce: u32, size: usize, timeout: Duration) -> Round {
         Round {
             targets: targets
                 .iter()
@@ -78,6 +85,7 @@ impl Round {
             pending: HashMap::new(),
             outstanding: 0,
             nonce,
+            size,
             timeout,
         }
     }
@@ -88,7 +96,7 @@ impl Round {
         let Some(t) = self.targets.get_mut(target) else {
             return;
         };
-        t.sent += 1;
+        t.sent = t.sent.saturating_add(1);
         let slot = Slot {
             target,
             seq32,
@@ -97,7 +105,7 @@ impl Round {
         };
         if let Some(old) = self.pending.insert((family, seq), slot) {
             if !old.done {
-                self.outstanding -= 1;
+                self.outstanding = self.outstanding.saturating_sub(1);
             }
         }
         self.outstanding += 1;
@@ -118,7 +126,7 @@ impl Round {
         if let Some(s) = self.pending.get_mut(&(family, seq)) {
             if !s.done {
                 s.done = true;
-                self.outstanding -= 1;
+                self.outstanding = self.outstanding.saturating_sub(1);
             }
             if let Some(t) = self.targets.get_mut(s.target) {
                 t.error = Some(why);
@@ -151,17 +159,26 @@ impl Round {
     ) -> Outcome {
         match msg {
             Message::Other => Outcome::Ignored,
-            Message::Reply { id, seq, cookie } => {
+            Message::Reply {
+                id,
+                seq,
+                len,
+                cookie,
+            } => {
                 if *id != our_id {
                     return Outcome::WrongId;
                 }
+                let (size, nonce) = (self.size, self.nonce);
                 let Some(slot) = self.pending.get_mut(&(family, *seq)) else {
                     return Outcome::Unknown;
                 };
-                if let Some(c) = cookie {
-                    if *c != (self.nonce, slot.seq32) {
-                        return Outcome::Unknown;
-                    }
+                // An echo reply carries the request's payload back unchanged: any other
+                // length (a short one cannot hold the marker we sent) is not our answer.
+                if *len != size {
+                    return Outcome::WrongPayload;
+                }
+                if !marker_ok(size, nonce, *cookie, slot.seq32) {
+                    return Outcome::Unknown;
                 }
                 let Some(t) = self.targets.get_mut(slot.target) else {
                     return Outcome::Unknown;
@@ -173,12 +190,12 @@ impl Round {
                     return Outcome::Duplicate;
                 }
                 slot.done = true;
-                self.outstanding -= 1;
+                self.outstanding = self.outstanding.saturating_sub(1);
                 let rtt = rx_at.saturating_sub(slot.sent_at);
                 if rtt > self.timeout {
                     return Outcome::TooLate;
                 }
-                t.received += 1;
+                t.received = t.received.saturating_add(1);
                 t.rtts.push(rtt);
                 Outcome::Counted {
                     target: slot.target,
@@ -189,9 +206,14 @@ impl Round {
                 if quoted.id != our_id {
                     return Outcome::WrongId;
                 }
+                let (size, nonce) = (self.size, self.nonce);
                 let Some(slot) = self.pending.get_mut(&(family, quoted.seq)) else {
                     return Outcome::Unknown;
                 };
+                // Errors need not quote the payload; when they do, it must be ours.
+                if quoted.cookie.is_some() && !marker_ok(size, nonce, quoted.cookie, slot.seq32) {
+                    return Outcome::Unknown;
+                }
                 let Some(t) = self.targets.get_mut(slot.target) else {
                     return Outcome::Unknown;
                 };
@@ -202,7 +224,7 @@ impl Round {
                     return Outcome::Duplicate;
                 }
                 slot.done = true;
-                self.outstanding -= 1;
+                self.outstanding = self.outstanding.saturating_sub(1);
                 t.error = Some(if from == t.addr {
                     text.clone()
                 } else {
@@ -242,6 +264,12 @@ impl Round {
     }
 }
 
+/// Whether a marker read from a reply or a quoted request is the one of request `seq32`.
+/// Payloads of `size` too small for a marker carry none, and then none is expected.
+fn marker_ok(size: usize, nonce: u32, cookie: Option<(u32, u32)>, seq32: u32) -> bool {
+    size < COOKIE_LEN || cookie == Some((nonce, seq32))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -258,17 +286,25 @@ mod tests {
         Duration::from_millis(n)
     }
 
+    const SIZE: usize = 56;
+
     fn reply(seq: u16, seq32: u32) -> Message {
         Message::Reply {
             id: ID,
             seq,
+            len: SIZE,
             cookie: Some((NONCE, seq32)),
         }
     }
 
     /// Two targets, one request each: seq 10 -> target 0, seq 11 -> target 1.
     fn round() -> Round {
-        let mut r = Round::new(&[ip("198.18.16.2"), ip("198.18.16.3")], NONCE, ms(1000));
+        let mut r = Round::new(
+            &[ip("198.18.16.2"), ip("198.18.16.3")],
+            NONCE,
+            SIZE,
+            ms(1000),
+        );
         r.sent(0, Family::V4, 10, 65_546, ms(5000));
         r.sent(1, Family::V4, 11, 65_547, ms(5000));
         r
@@ -354,7 +390,8 @@ mod tests {
         let m = Message::Reply {
             id: ID + 1,
             seq: 10,
-            cookie: None,
+            len: SIZE,
+            cookie: Some((NONCE, 65_546)),
         };
         assert_eq!(
             r.on_message(Family::V4, ID, ip("198.18.16.2"), &m, ms(5001)),
@@ -409,6 +446,7 @@ mod tests {
                 dst: ip("198.18.16.3"),
                 id: ID,
                 seq: 11,
+                cookie: None,
             },
             text: "destination host unreachable".into(),
         };
@@ -434,18 +472,29 @@ mod tests {
                 dst: ip("198.18.16.3"),
                 id: ID + 1,
                 seq: 11,
+                cookie: None,
             },
             // Our identifier and sequence, but to another destination.
             Quoted {
                 dst: ip("198.18.16.9"),
                 id: ID,
                 seq: 11,
+                cookie: None,
             },
             // A sequence not outstanding.
             Quoted {
                 dst: ip("198.18.16.3"),
                 id: ID,
                 seq: 500,
+                cookie: None,
+            },
+            // Our flow, but the quoted payload's marker is another request's (a stale one
+            // whose 16-bit sequence wrapped onto ours).
+            Quoted {
+                dst: ip("198.18.16.3"),
+                id: ID,
+                seq: 11,
+                cookie: Some((NONCE, 11)),
             },
         ] {
             let e = Message::Error {
@@ -472,7 +521,7 @@ mod tests {
     #[test]
     fn duplicate_targets_are_separate_slots() {
         let t = ip("2001:db8:16::2");
-        let mut r = Round::new(&[t, t], NONCE, ms(1000));
+        let mut r = Round::new(&[t, t], NONCE, SIZE, ms(1000));
         r.sent(0, Family::V6, 1, 1, ms(0));
         r.sent(1, Family::V6, 2, 2, ms(0));
         r.on_message(Family::V6, ID, t, &reply(1, 1), ms(1));
@@ -494,5 +543,182 @@ mod tests {
             Some("send failed: network is unreachable")
         );
         assert_eq!(res[1].error.as_deref(), Some("no ipv6 socket"));
+    }
+
+    #[test]
+    fn reply_without_the_marker_never_counts_when_ours_carried_one() {
+        // The bug this guards: a payload shorter than the marker decoded with cookie None and
+        // counted, whatever the request carried.
+        for len in [0, 4, 7] {
+            let mut r = round();
+            let short = Message::Reply {
+                id: ID,
+                seq: 10,
+                len,
+                cookie: None,
+            };
+            assert_eq!(
+                r.on_message(Family::V4, ID, ip("198.18.16.2"), &short, ms(5001)),
+                Outcome::WrongPayload,
+                "{len} bytes"
+            );
+            assert_eq!(r.outstanding(), 2, "a forgery does not use up the request");
+            assert!(!r.finish()[0].ok());
+        }
+    }
+
+    #[test]
+    fn reply_of_another_length_never_counts_even_with_our_marker() {
+        let mut r = round();
+        for len in [SIZE - 1, SIZE + 1, 1000] {
+            let m = Message::Reply {
+                id: ID,
+                seq: 10,
+                len,
+                cookie: Some((NONCE, 65_546)),
+            };
+            assert_eq!(
+                r.on_message(Family::V4, ID, ip("198.18.16.2"), &m, ms(5001)),
+                Outcome::WrongPayload
+            );
+        }
+        assert!(!r.finish()[0].ok());
+    }
+
+    #[test]
+    fn reply_with_another_marker_never_counts() {
+        let mut r = round();
+        for cookie in [(NONCE + 1, 65_546), (NONCE, 65_547), (0, 0)] {
+            let m = Message::Reply {
+                id: ID,
+                seq: 10,
+                len: SIZE,
+                cookie: Some(cookie),
+            };
+            assert_eq!(
+                r.on_message(Family::V4, ID, ip("198.18.16.2"), &m, ms(5001)),
+                Outcome::Unknown,
+                "{cookie:?}"
+            );
+        }
+        assert!(!r.finish()[0].ok());
+    }
+
+    #[test]
+    fn payloads_too_small_for_a_marker_match_on_length() {
+        for size in [0usize, 4, 7] {
+            let t = ip("198.18.16.2");
+            let mut r = Round::new(&[t], NONCE, size, ms(1000));
+            r.sent(0, Family::V4, 1, 1, ms(0));
+            let other = Message::Reply {
+                id: ID,
+                seq: 1,
+                len: SIZE,
+                cookie: Some((NONCE, 1)),
+            };
+            assert_eq!(
+                r.on_message(Family::V4, ID, t, &other, ms(1)),
+                Outcome::WrongPayload
+            );
+            let m = Message::Reply {
+                id: ID,
+                seq: 1,
+                len: size,
+                cookie: None,
+            };
+            assert_eq!(
+                r.on_message(Family::V4, ID, t, &m, ms(2)),
+                Outcome::Counted {
+                    target: 0,
+                    rtt: ms(2)
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn forgeries_before_the_real_reply_leave_its_rtt_alone() {
+        // Every near miss arrives first, at 1 ms; the real answer comes at 40 ms and is the
+        // only RTT recorded, for the target it belongs to.
+        let mut r = round();
+        let near_misses = [
+            (ip("198.18.16.3"), reply(10, 65_546)), // wrong source
+            (
+                ip("198.18.16.2"),
+                Message::Reply {
+                    id: ID,
+                    seq: 10,
+                    len: 4,
+                    cookie: None,
+                },
+            ), // too short for the marker
+            (ip("198.18.16.2"), reply(10, 10)),     // another marker
+            (ip("198.18.16.2"), reply(12, 65_548)), // a sequence not sent
+        ];
+        for (from, m) in &near_misses {
+            let o = r.on_message(Family::V4, ID, *from, m, ms(5001));
+            assert!(!matches!(o, Outcome::Counted { .. }), "{m:?}: {o:?}");
+        }
+        assert_eq!(r.outstanding(), 2);
+        assert_eq!(
+            r.on_message(
+                Family::V4,
+                ID,
+                ip("198.18.16.2"),
+                &reply(10, 65_546),
+                ms(5040)
+            ),
+            Outcome::Counted {
+                target: 0,
+                rtt: ms(40)
+            }
+        );
+        let res = r.finish();
+        assert_eq!(res[0].rtts, vec![ms(40)]);
+        assert!(res[1].rtts.is_empty());
+    }
+
+    #[test]
+    fn reply_stamped_exactly_at_the_timeout_counts_and_later_does_not() {
+        let mut r = round();
+        let at = ms(5000) + ms(1000);
+        assert!(matches!(
+            r.on_message(Family::V4, ID, ip("198.18.16.2"), &reply(10, 65_546), at),
+            Outcome::Counted { .. }
+        ));
+        assert_eq!(
+            r.on_message(
+                Family::V4,
+                ID,
+                ip("198.18.16.3"),
+                &reply(11, 65_547),
+                at + Duration::from_nanos(1)
+            ),
+            Outcome::TooLate
+        );
+        let res = r.finish();
+        assert!(res[0].ok() && !res[1].ok());
+    }
+
+    #[test]
+    fn error_quoting_our_marker_fails_the_target() {
+        let mut r = round();
+        let e = Message::Error {
+            quoted: Quoted {
+                dst: ip("198.18.16.3"),
+                id: ID,
+                seq: 11,
+                cookie: Some((NONCE, 65_547)),
+            },
+            text: "destination host unreachable".into(),
+        };
+        assert_eq!(
+            r.on_message(Family::V4, ID, ip("198.18.16.3"), &e, ms(5001)),
+            Outcome::Failed { target: 1 }
+        );
+        assert_eq!(
+            r.finish()[1].error.as_deref(),
+            Some("destination host unreachable")
+        );
     }
 }

@@ -46,13 +46,16 @@ impl Family {
 
 /// The Internet checksum (RFC 1071) over `data`.
 pub fn checksum(data: &[u8]) -> u16 {
-    let mut sum: u32 = 0;
+    // 64-bit sum of 16-bit words: cannot overflow below 2^48 bytes.
+    let mut sum: u64 = 0;
     let mut chunks = data.chunks_exact(2);
     for c in &mut chunks {
-        sum += u32::from(u16::from_be_bytes([c[0], c[1]]));
+        if let &[a, b] = c {
+            sum += u64::from(u16::from_be_bytes([a, b]));
+        }
     }
     if let [last] = chunks.remainder() {
-        sum += u32::from(*last) << 8;
+        sum += u64::from(*last) << 8;
     }
     while sum > 0xffff {
         sum = (sum & 0xffff) + (sum >> 16);
@@ -71,20 +74,24 @@ pub fn encode_echo(
     seq32: u32,
     size: usize,
 ) -> Vec<u8> {
-    let mut p = vec![0u8; 8 + size];
-    p[0] = family.echo_request();
-    p[4..6].copy_from_slice(&id.to_be_bytes());
-    p[6..8].copy_from_slice(&seq.to_be_bytes());
-    for (i, b) in p[8..].iter_mut().enumerate() {
-        *b = (i % 256) as u8;
-    }
-    if size >= COOKIE_LEN {
-        p[8..12].copy_from_slice(&nonce.to_be_bytes());
-        p[12..16].copy_from_slice(&seq32.to_be_bytes());
-    }
+    let mut p = Vec::with_capacity(8 + size);
+    p.extend_from_slice(&[family.echo_request(), 0, 0, 0]);
+    p.extend_from_slice(&id.to_be_bytes());
+    p.extend_from_slice(&seq.to_be_bytes());
+    // Filler byte i of the payload is i mod 256; the cookie replaces the first 8 bytes.
+    let filler_from = if size >= COOKIE_LEN {
+        p.extend_from_slice(&nonce.to_be_bytes());
+        p.extend_from_slice(&seq32.to_be_bytes());
+        COOKIE_LEN
+    } else {
+        0
+    };
+    p.extend((filler_from..size).map(|i| (i % 256) as u8));
     if family == Family::V4 {
         let c = checksum(&p);
-        p[2..4].copy_from_slice(&c.to_be_bytes());
+        if let Some(slot) = p.get_mut(2..4) {
+            slot.copy_from_slice(&c.to_be_bytes());
+        }
     }
     p
 }
@@ -98,15 +105,20 @@ pub struct Quoted {
     pub id: u16,
     /// Its sequence number.
     pub seq: u16,
+    /// Its payload marker, when the error quotes enough of the request to hold it (routers
+    /// must quote 8 bytes of the ICMP message, most quote more).
+    pub cookie: Option<(u32, u32)>,
 }
 
 /// What one received ICMP message is, as far as the prober cares.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Message {
-    /// An echo reply; `cookie` is `(nonce, seq32)` when the payload carries one.
+    /// An echo reply: `len` payload bytes, and `cookie` is `(nonce, seq32)` when the payload is
+    /// long enough to carry one (the matcher decides whether it must).
     Reply {
         id: u16,
         seq: u16,
+        len: usize,
         cookie: Option<(u32, u32)>,
     },
     /// An ICMP error quoting an echo request; `text` says what went wrong.
@@ -127,32 +139,37 @@ pub fn decode(family: Family, buf: &[u8], ip_header: bool) -> Message {
     } else {
         buf
     };
-    if icmp.len() < 8 {
+    let Some((&[ty, code, _, _, r0, r1, r2, r3], payload)) = icmp.split_first_chunk::<8>() else {
         return Message::Other;
-    }
+    };
     if family == Family::V4 && checksum(icmp) != 0 {
         return Message::Other;
     }
-    let (ty, code) = (icmp[0], icmp[1]);
     if ty == family.echo_reply() && code == 0 {
-        let cookie = (icmp.len() >= 8 + COOKIE_LEN).then(|| {
-            (
-                u32::from_be_bytes([icmp[8], icmp[9], icmp[10], icmp[11]]),
-                u32::from_be_bytes([icmp[12], icmp[13], icmp[14], icmp[15]]),
-            )
-        });
         return Message::Reply {
-            id: u16::from_be_bytes([icmp[4], icmp[5]]),
-            seq: u16::from_be_bytes([icmp[6], icmp[7]]),
-            cookie,
+            id: u16::from_be_bytes([r0, r1]),
+            seq: u16::from_be_bytes([r2, r3]),
+            len: payload.len(),
+            cookie: cookie(payload),
         };
     }
-    let Some(text) = error_text(family, ty, code, &icmp[4..8]) else {
+    let Some(text) = error_text(family, ty, code, &[r0, r1, r2, r3]) else {
         return Message::Other;
     };
-    match quoted_echo(family, &icmp[8..]) {
+    match quoted_echo(family, payload) {
         Some(quoted) => Message::Error { quoted, text },
         None => Message::Other,
+    }
+}
+
+/// The `(nonce, seq32)` marker at the start of an echo payload, if it is long enough.
+fn cookie(payload: &[u8]) -> Option<(u32, u32)> {
+    match payload {
+        [a, b, c, d, e, f, g, h, ..] => Some((
+            u32::from_be_bytes([*a, *b, *c, *d]),
+            u32::from_be_bytes([*e, *f, *g, *h]),
+        )),
+        _ => None,
     }
 }
 
@@ -160,10 +177,10 @@ pub fn decode(family: Family, buf: &[u8], ip_header: bool) -> Message {
 fn strip_ipv4_header(buf: &[u8]) -> Option<(&[u8], &[u8])> {
     let first = *buf.first()?;
     let ihl = usize::from(first & 0x0f) * 4;
-    if first >> 4 != 4 || ihl < 20 || buf.len() < ihl || buf[9] != 1 {
+    if first >> 4 != 4 || ihl < 20 || buf.get(9) != Some(&1) {
         return None;
     }
-    Some(buf.split_at(ihl))
+    buf.split_at_checked(ihl)
 }
 
 /// Finds the echo request quoted in an ICMP error body (inner IP header + ICMP header).
@@ -171,31 +188,33 @@ fn quoted_echo(family: Family, body: &[u8]) -> Option<Quoted> {
     let (dst, inner) = match family {
         Family::V4 => {
             let (hdr, rest) = strip_ipv4_header(body)?;
-            let dst = Ipv4Addr::new(hdr[16], hdr[17], hdr[18], hdr[19]);
-            (IpAddr::V4(dst), rest)
+            let d: [u8; 4] = hdr.get(16..20)?.try_into().ok()?;
+            (IpAddr::V4(Ipv4Addr::from(d)), rest)
         }
         Family::V6 => {
-            if body.len() < 40 || body[0] >> 4 != 6 || body[6] != 58 {
+            let (hdr, rest) = body.split_at_checked(40)?;
+            if hdr.first()? >> 4 != 6 || hdr.get(6) != Some(&58) {
                 return None;
             }
-            let mut d = [0u8; 16];
-            d.copy_from_slice(&body[24..40]);
-            (IpAddr::V6(Ipv6Addr::from(d)), &body[40..])
+            let d: [u8; 16] = hdr.get(24..40)?.try_into().ok()?;
+            (IpAddr::V6(Ipv6Addr::from(d)), rest)
         }
     };
     quoted_from_icmp(family, dst, inner)
 }
 
-/// Reads identifier and sequence from a quoted echo request header (also what a ping socket's
-/// error queue returns: the original ICMP header).
+/// Reads identifier, sequence and marker from a quoted echo request (also what a ping socket's
+/// error queue returns: the original ICMP message, as much of it as the error quoted).
 pub fn quoted_from_icmp(family: Family, dst: IpAddr, icmp: &[u8]) -> Option<Quoted> {
-    if icmp.len() < 8 || icmp[0] != family.echo_request() {
+    let (&[ty, _, _, _, i0, i1, s0, s1], payload) = icmp.split_first_chunk::<8>()?;
+    if ty != family.echo_request() {
         return None;
     }
     Some(Quoted {
         dst,
-        id: u16::from_be_bytes([icmp[4], icmp[5]]),
-        seq: u16::from_be_bytes([icmp[6], icmp[7]]),
+        id: u16::from_be_bytes([i0, i1]),
+        seq: u16::from_be_bytes([s0, s1]),
+        cookie: cookie(payload),
     })
 }
 
@@ -322,6 +341,7 @@ pub(crate) mod tests {
             let want = Message::Reply {
                 id: 9,
                 seq: 10,
+                len: 56,
                 cookie: Some((11, 12)),
             };
             assert_eq!(decode(fam, &rep, false), want);
@@ -341,9 +361,14 @@ pub(crate) mod tests {
             Message::Reply {
                 id: 1,
                 seq: 2,
+                len: 4,
                 cookie: None
             }
         );
+        // The filler is the same with or without a cookie: byte i is i mod 256.
+        assert_eq!(&req[8..], &[0, 1, 2, 3]);
+        let long = encode_echo(Family::V4, 1, 2, 3, 4, 300);
+        assert_eq!((long[16], long[8 + 255], long[8 + 256]), (8, 255, 0));
     }
 
     #[test]
@@ -370,7 +395,8 @@ pub(crate) mod tests {
                 quoted: Quoted {
                     dst: "198.18.17.9".parse().unwrap(),
                     id: 5,
-                    seq: 6
+                    seq: 6,
+                    cookie: None,
                 },
                 text: "destination host unreachable".into()
             }
@@ -394,6 +420,7 @@ pub(crate) mod tests {
             Message::Error { quoted, text } => {
                 assert_eq!(quoted.dst, IpAddr::V6(dst));
                 assert_eq!((quoted.id, quoted.seq), (5, 6));
+                assert_eq!(quoted.cookie, Some((0, 0)), "the whole request is quoted");
                 assert_eq!(text, "destination address unreachable");
             }
             other => panic!("{other:?}"),

@@ -1,6 +1,11 @@
 //! The prober: sockets opened once, then rounds in which one thread sends every request and
 //! drains replies between batches, so all targets are in flight together and a round lasts
 //! about the timeout plus the slowest RTT (less when everyone answers), whatever their number.
+//!
+//! Hostile traffic cannot stretch a round: every read loop has a limit (a number of messages,
+//! a point in time, checked every few messages), the queues are read in turns so a flood on one
+//! socket does not starve the other, and at the deadline a short final drain reads what the
+//! kernel stamped in time. Matching is the [`Round`]'s business.
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
@@ -12,13 +17,31 @@ use std::time::{Duration, Instant};
 
 use super::matcher::{Outcome, Round};
 use super::packet::{encode_echo, Family};
-use super::socket::{now_realtime, IcmpSocket, Kind};
+use super::socket::{classify_send_error, now_realtime, IcmpSocket, Kind, Received, SendError};
 use super::{short_error, OpenError, PingResult, ProbeOptions, SocketKind};
 
 /// Requests sent between two drains of the receive queues.
 const BATCH: usize = 64;
 /// At most this many requests per internal round, so 16-bit sequences never repeat within one.
 const MAX_PER_ROUND: usize = 30_000;
+/// Messages read from one queue before turning to the next one and looking at the clock.
+const CHUNK: usize = 16;
+/// Between two send batches, read at most this many messages, for at most `GAP_TIME`: plenty
+/// for the replies to the batches before, while a flood cannot hold the sending up.
+const GAP_MESSAGES: usize = 4 * BATCH;
+const GAP_TIME: Duration = Duration::from_millis(1);
+/// After the deadline, read what is queued for at most this long: replies the kernel stamped
+/// in time count even when they were read late (RTTs come from the kernel's stamps).
+const FINAL_DRAIN: Duration = Duration::from_millis(5);
+/// Receive errors tolerated in one drain before an erroring queue counts as empty. A ping
+/// socket returns each ICMP error once as a receive error, then its data again.
+const MAX_RECV_ERRORS: usize = 64;
+/// A full send buffer or interface queue: first pause, doubled up to `BACKOFF_MAX`. All pauses
+/// of a round together stay within half its timeout (at most 1 s).
+const BACKOFF_MIN: Duration = Duration::from_millis(1);
+const BACKOFF_MAX: Duration = Duration::from_millis(8);
+/// Immediate retries of a send that failed with an errno an ICMP error may have left behind.
+const PENDING_RETRIES: u32 = 4;
 
 /// ICMP echo prober: one socket per family, reused every round. `Send + Sync`; concurrent
 /// `probe` calls are served one after the other (they share the sockets).
@@ -123,6 +146,12 @@ impl Prober {
         self.socket(family).ok().map(|s| s.kind)
     }
 
+    /// The ICMP identifier our requests carry on `family`, `None` when that family could not
+    /// be opened (for tests that play a peer forging replies with it).
+    pub fn id(&self, family: Family) -> Option<u16> {
+        self.socket(family).ok().map(|s| s.id)
+    }
+
     /// One line for the start-up log, e.g. "ipv4 ping socket (id 40123, rcvbuf 8388608 B);
     /// ipv6 unavailable (no ipv6 icmp socket: address family not supported by protocol)".
     pub fn describe(&self) -> String {
@@ -161,11 +190,11 @@ impl Prober {
 
     fn probe_chunk(&self, targets: &[IpAddr]) -> Vec<PingResult> {
         let count = self.opts.count.max(1);
-        let mut round = Round::new(targets, self.nonce, self.opts.timeout);
-        let mut plan: Vec<(usize, &IcmpSocket)> = Vec::with_capacity(targets.len());
-        for (i, t) in targets.iter().enumerate() {
-            match self.socket(Family::of(t)) {
-                Ok(s) => plan.push((i, s)),
+        let mut round = Round::new(targets, self.nonce, self.opts.size, self.opts.timeout);
+        let mut plan: Vec<(IpAddr, usize, &IcmpSocket)> = Vec::with_capacity(targets.len());
+        for (i, &t) in targets.iter().enumerate() {
+            match self.socket(Family::of(&t)) {
+                Ok(s) => plan.push((t, i, s)),
                 Err(why) => round.unprobed(i, count, why),
             }
         }
@@ -175,39 +204,70 @@ impl Prober {
         let socks: Vec<&IcmpSocket> = [Family::V4, Family::V6]
             .into_iter()
             .filter_map(|f| self.socket(f).ok())
-            .filter(|s| plan.iter().any(|(_, p)| p.family == s.family))
+            .filter(|s| plan.iter().any(|(_, _, p)| p.family == s.family))
             .collect();
-        let mut buf = vec![0u8; 65_536 + 1024];
+        let queues: Vec<Queue> = socks
+            .iter()
+            .flat_map(|&sock| {
+                // Ping sockets receive their ICMP errors on the error queue.
+                let errors = sock.kind == Kind::Datagram;
+                [
+                    Some(Queue {
+                        sock,
+                        errors: false,
+                    }),
+                    errors.then_some(Queue { sock, errors }),
+                ]
+            })
+            .flatten()
+            .collect();
+        let mut io = RoundIo {
+            queues: &queues,
+            buf: vec![0u8; 65_536 + 1024],
+            backoff_left: (self.opts.timeout / 2).min(Duration::from_secs(1)),
+        };
         let start = Instant::now();
+        let due = |k: u32| later(start, self.opts.interval.saturating_mul(k));
         let mut k = 0u32;
         let mut pos = 0usize;
-        let mut last_send = start;
+        let mut deadline = later(start, self.opts.timeout);
         loop {
-            while k < count && Instant::now() >= start + self.opts.interval * k {
+            while k < count && Instant::now() >= due(k) {
                 let end = (pos + BATCH).min(plan.len());
-                for &(i, s) in &plan[pos..end] {
-                    self.send_one(&mut round, s, targets[i], i, &socks, &mut buf);
+                for &(dst, i, s) in plan.get(pos..end).unwrap_or_default() {
+                    self.send_one(&mut round, &mut io, s, dst, i);
                 }
-                drain(&socks, &mut round, &mut buf);
+                io.drain(&mut round, Limit::gap());
                 pos = end;
                 if pos == plan.len() {
                     pos = 0;
                     k += 1;
-                    last_send = Instant::now();
+                    deadline = later(Instant::now(), self.opts.timeout);
                 }
             }
-            drain(&socks, &mut round, &mut buf);
             let now = Instant::now();
-            let deadline = last_send + self.opts.timeout;
-            if k >= count && (round.outstanding() == 0 || now >= deadline) {
-                break;
+            if k >= count {
+                if round.outstanding() == 0 {
+                    break;
+                }
+                if now >= deadline {
+                    // What the kernel queued before the deadline still counts (by its stamp);
+                    // a flood behind it is cut off.
+                    io.drain(&mut round, Limit::until(later(now, FINAL_DRAIN)));
+                    break;
+                }
             }
-            let wake = if k >= count {
-                deadline
-            } else {
-                start + self.opts.interval * k
-            };
-            wait(&socks, wake.saturating_duration_since(now), libc::POLLIN);
+            let wake = if k >= count { deadline } else { due(k) };
+            match io.drain(&mut round, Limit::until(wake)) {
+                Drained::Limit => {}
+                Drained::Answered if k >= count => break,
+                // Nothing (more) to read before `wake`: sleep until a message or `wake` comes.
+                Drained::Answered | Drained::Empty => wait(
+                    &socks,
+                    wake.saturating_duration_since(Instant::now()),
+                    libc::POLLIN,
+                ),
+            }
         }
         round.finish()
     }
@@ -215,78 +275,191 @@ impl Prober {
     fn send_one(
         &self,
         round: &mut Round,
+        io: &mut RoundIo<'_>,
         s: &IcmpSocket,
         dst: IpAddr,
         target: usize,
-        socks: &[&IcmpSocket],
-        buf: &mut [u8],
     ) {
         let seq32 = self.seq.fetch_add(1, Ordering::Relaxed);
         let seq = seq32 as u16;
         let pkt = encode_echo(s.family, s.id, seq, self.nonce, seq32, self.opts.size);
         // Recorded before sending: the reply can be stamped before send_to returns.
         round.sent(target, s.family, seq, seq32, now_realtime());
-        let mut tries = 0;
-        let mut retried_error = false;
+        let mut interrupted = 0u32;
+        let mut pending = 0u32;
+        let mut pause = BACKOFF_MIN;
         loop {
-            match s.send(&pkt, dst) {
-                Ok(()) => return,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock && tries < 100 => {
-                    tries += 1;
-                    drain(socks, round, buf);
-                    wait(&[s], Duration::from_millis(10), libc::POLLOUT);
+            let Err(e) = s.send(&pkt, dst) else {
+                return;
+            };
+            let why = match classify_send_error(&e) {
+                SendError::Interrupted if interrupted < 3 => {
+                    interrupted += 1;
+                    continue;
+                }
+                SendError::BufferFull if !io.backoff_left.is_zero() => {
+                    let began = Instant::now();
+                    io.drain(round, Limit::gap());
+                    let p = pause.min(io.backoff_left);
+                    if e.kind() == io::ErrorKind::WouldBlock {
+                        wait(&[s], p, libc::POLLOUT);
+                    } else {
+                        // ENOBUFS: the interface queue drains by itself; POLLOUT says nothing.
+                        std::thread::sleep(p);
+                    }
+                    io.backoff_left = io.backoff_left.saturating_sub(began.elapsed());
+                    pause = pause.saturating_mul(2).min(BACKOFF_MAX);
                     round.resent(s.family, seq, now_realtime());
+                    continue;
                 }
-                // A socket reports a pending ICMP error (one that arrived for an earlier,
-                // different target) on its next send, and that send does not go out. The
-                // failed call cleared the error: read what is queued and send once more, so
-                // only an error for this destination itself fails this target.
-                Err(_) if !retried_error => {
-                    retried_error = true;
-                    drain(socks, round, buf);
+                // The failed send consumed the socket's pending error, if that is what it was:
+                // sending again at once goes out unless this destination itself fails.
+                SendError::Failed {
+                    maybe_pending: true,
+                    ..
+                } if pending < PENDING_RETRIES => {
+                    pending += 1;
                     round.resent(s.family, seq, now_realtime());
+                    continue;
                 }
-                Err(e) => {
-                    round.send_failed(s.family, seq, format!("send failed: {}", short_error(&e)));
-                    return;
+                SendError::Interrupted | SendError::BufferFull => {
+                    format!("send failed: {}", short_error(&e))
                 }
-            }
+                SendError::Failed { reason, .. } => reason,
+            };
+            log::debug!("icmp: send to {dst}: {why}");
+            round.send_failed(s.family, seq, why);
+            return;
         }
     }
 }
 
-/// Reads everything queued on the sockets (and ping sockets' error queues) into the round.
-fn drain(socks: &[&IcmpSocket], round: &mut Round, buf: &mut [u8]) {
-    for s in socks {
-        let errqueue = s.kind == Kind::Datagram;
-        for queue in [false, true] {
-            if queue && !errqueue {
-                continue;
-            }
-            loop {
-                let got = if queue {
-                    s.recv_error(buf)
-                } else {
-                    s.recv(buf)
-                };
-                match got {
+/// `t + d`, or a year after `t` when that overflows (a huge interval or timeout).
+fn later(t: Instant, d: Duration) -> Instant {
+    t.checked_add(d)
+        .or_else(|| t.checked_add(Duration::from_secs(365 * 86_400)))
+        .unwrap_or(t)
+}
+
+/// One receive queue a round reads: a socket's normal queue or a ping socket's error queue.
+/// A trait so the read loop can be tested with scripted queues.
+pub(crate) trait Inbox {
+    /// Family and identifier of the socket behind the queue.
+    fn flow(&self) -> (Family, u16);
+    /// Reads one message; `Ok(None)` when the queue is empty.
+    fn read(&self, buf: &mut [u8]) -> io::Result<Option<Received>>;
+}
+
+struct Queue<'a> {
+    sock: &'a IcmpSocket,
+    errors: bool,
+}
+
+impl Inbox for Queue<'_> {
+    fn flow(&self) -> (Family, u16) {
+        (self.sock.family, self.sock.id)
+    }
+
+    fn read(&self, buf: &mut [u8]) -> io::Result<Option<Received>> {
+        if self.errors {
+            self.sock.recv_error(buf)
+        } else {
+            self.sock.recv(buf)
+        }
+    }
+}
+
+/// How long one drain may go on.
+#[derive(Debug, Clone, Copy)]
+struct Limit {
+    until: Instant,
+    messages: usize,
+}
+
+impl Limit {
+    fn until(until: Instant) -> Limit {
+        Limit {
+            until,
+            messages: usize::MAX,
+        }
+    }
+
+    /// Between two send batches.
+    fn gap() -> Limit {
+        Limit {
+            until: later(Instant::now(), GAP_TIME),
+            messages: GAP_MESSAGES,
+        }
+    }
+}
+
+/// Why a drain stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Drained {
+    /// Every queue was empty.
+    Empty,
+    /// No request is waiting for an answer any more.
+    Answered,
+    /// The limit came first: more may be queued.
+    Limit,
+}
+
+/// The receive side of one round: its queues, one buffer, and what is left of its send
+/// back-off budget.
+struct RoundIo<'a> {
+    queues: &'a [Queue<'a>],
+    buf: Vec<u8>,
+    backoff_left: Duration,
+}
+
+impl RoundIo<'_> {
+    fn drain(&mut self, round: &mut Round, limit: Limit) -> Drained {
+        drain(self.queues, round, &mut self.buf, limit)
+    }
+}
+
+/// Reads the queues in turns, `CHUNK` messages each, into the round until they are all empty,
+/// every request is answered, or `limit` is reached (the clock is read after every chunk, so a
+/// queue that never empties cannot hold the round past its deadline). A receive error is
+/// logged and reading goes on: it never leaves replies behind it unread.
+fn drain<Q: Inbox>(queues: &[Q], round: &mut Round, buf: &mut [u8], limit: Limit) -> Drained {
+    let mut read = 0usize;
+    let mut errors = 0usize;
+    loop {
+        let mut more = false;
+        for q in queues {
+            let (family, id) = q.flow();
+            let mut n = 0;
+            while n < CHUNK {
+                match q.read(buf) {
                     Ok(Some(r)) => {
-                        let o = round.on_message(s.family, s.id, r.from, &r.msg, r.at);
+                        n += 1;
+                        let o = round.on_message(family, id, r.from, &r.msg, r.at);
                         if !matches!(o, Outcome::Counted { .. }) {
                             log::trace!("icmp: {:?} from {}: {:?}", r.msg, r.from, o);
                         }
                     }
                     Ok(None) => break,
                     Err(e) => {
-                        log::debug!(
-                            "icmp: receive on {:?} socket: {}",
-                            s.family,
-                            short_error(&e)
-                        );
-                        break;
+                        errors += 1;
+                        log::debug!("icmp: receive on {family:?} socket: {}", short_error(&e));
+                        if errors > MAX_RECV_ERRORS {
+                            break;
+                        }
                     }
                 }
             }
+            more |= n == CHUNK;
+            read = read.saturating_add(n);
+            if round.outstanding() == 0 {
+                return Drained::Answered;
+            }
+            if read >= limit.messages || Instant::now() >= limit.until {
+                return Drained::Limit;
+            }
+        }
+        if !more {
+            return Drained::Empty;
         }
     }
 }
@@ -326,5 +499,186 @@ mod tests {
         };
         let e = Prober::open(&opts).unwrap_err();
         assert!(e.to_string().contains("count"), "{e}");
+    }
+
+    use super::super::packet::Message;
+    use std::cell::{Cell, RefCell};
+    use std::collections::VecDeque;
+
+    const ID: u16 = 7;
+    const NONCE: u32 = 1;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    /// A scripted queue: its items in order, then either empty or (with `forever`) the same
+    /// foreign reply for ever, as under a flood.
+    struct Script {
+        items: RefCell<VecDeque<io::Result<Option<Received>>>>,
+        forever: bool,
+        reads: Cell<usize>,
+    }
+
+    impl Script {
+        fn new(items: Vec<io::Result<Option<Received>>>, forever: bool) -> Script {
+            Script {
+                items: RefCell::new(items.into()),
+                forever,
+                reads: Cell::new(0),
+            }
+        }
+    }
+
+    impl Inbox for Script {
+        fn flow(&self) -> (Family, u16) {
+            (Family::V4, ID)
+        }
+
+        fn read(&self, _buf: &mut [u8]) -> io::Result<Option<Received>> {
+            self.reads.set(self.reads.get() + 1);
+            assert!(self.reads.get() < 50_000_000, "drain never stopped");
+            if let Some(item) = self.items.borrow_mut().pop_front() {
+                return item;
+            }
+            if !self.forever {
+                return Ok(None);
+            }
+            Ok(Some(received("198.18.16.9", 0, 0, 1)))
+        }
+    }
+
+    /// A reply with our identifier from `from` for `seq`, stamped at `at_ms`.
+    fn received(from: &str, seq: u16, seq32: u32, at_ms: u64) -> Received {
+        Received {
+            from: ip(from),
+            at: ms(at_ms),
+            msg: Message::Reply {
+                id: ID,
+                seq,
+                len: 56,
+                cookie: Some((NONCE, seq32)),
+            },
+        }
+    }
+
+    /// One live target, one request (seq 3) sent at 0 ms.
+    fn round() -> Round {
+        let mut r = Round::new(&[ip("198.18.16.2")], NONCE, 56, ms(1000));
+        r.sent(0, Family::V4, 3, 3, ms(0));
+        r
+    }
+
+    fn buf() -> Vec<u8> {
+        vec![0u8; 64]
+    }
+
+    #[test]
+    fn drain_stops_at_its_deadline_when_the_queue_never_empties() {
+        let flood = Script::new(vec![], true);
+        let mut r = round();
+        let began = Instant::now();
+        let end = drain(&[flood], &mut r, &mut buf(), Limit::until(began + ms(20)));
+        assert_eq!(end, Drained::Limit);
+        // Generous: the point is that it returns at all (the old loop read until empty).
+        assert!(
+            began.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            began.elapsed()
+        );
+    }
+
+    #[test]
+    fn drain_stops_after_its_message_budget() {
+        let flood = Script::new(vec![], true);
+        let mut r = round();
+        let limit = Limit {
+            until: later(Instant::now(), Duration::from_secs(3600)),
+            messages: GAP_MESSAGES,
+        };
+        assert_eq!(drain(&[&flood], &mut r, &mut buf(), limit), Drained::Limit);
+        assert!(
+            flood.reads.get() <= GAP_MESSAGES + CHUNK,
+            "{}",
+            flood.reads.get()
+        );
+    }
+
+    impl Inbox for &Script {
+        fn flow(&self) -> (Family, u16) {
+            (*self).flow()
+        }
+
+        fn read(&self, buf: &mut [u8]) -> io::Result<Option<Received>> {
+            (*self).read(buf)
+        }
+    }
+
+    #[test]
+    fn drain_reads_the_other_queue_while_one_is_flooded() {
+        let flood = Script::new(vec![], true);
+        let quiet = Script::new(vec![Ok(Some(received("198.18.16.2", 3, 3, 40)))], false);
+        let mut r = round();
+        let end = drain(
+            &[&flood, &quiet],
+            &mut r,
+            &mut buf(),
+            Limit::until(Instant::now() + ms(50)),
+        );
+        assert_eq!(
+            end,
+            Drained::Answered,
+            "the real reply behind the flood was read"
+        );
+        assert_eq!(r.finish()[0].rtts, vec![ms(40)]);
+    }
+
+    #[test]
+    fn drain_goes_on_after_a_receive_error() {
+        // A ping socket returns a pending ICMP error once from recvmsg, then its data.
+        let q = Script::new(
+            vec![
+                Err(io::Error::from_raw_os_error(libc::EHOSTUNREACH)),
+                Err(io::Error::from_raw_os_error(libc::ECONNREFUSED)),
+                Ok(Some(received("198.18.16.2", 3, 3, 5))),
+            ],
+            false,
+        );
+        let mut r = round();
+        drain(
+            &[q],
+            &mut r,
+            &mut buf(),
+            Limit::until(Instant::now() + ms(50)),
+        );
+        assert!(r.finish()[0].ok(), "the reply after the errors was read");
+    }
+
+    #[test]
+    fn drain_gives_up_on_a_queue_that_only_errors() {
+        let errors = (0..10_000)
+            .map(|_| Err(io::Error::from_raw_os_error(libc::EIO)))
+            .collect();
+        let q = Script::new(errors, false);
+        let mut r = round();
+        let end = drain(
+            &[&q],
+            &mut r,
+            &mut buf(),
+            Limit::until(Instant::now() + Duration::from_secs(3600)),
+        );
+        assert_eq!(end, Drained::Empty);
+        assert!(q.reads.get() <= MAX_RECV_ERRORS + 1, "{}", q.reads.get());
+    }
+
+    #[test]
+    fn later_saturates_instead_of_panicking() {
+        let t = Instant::now();
+        assert!(later(t, Duration::MAX) > t);
+        assert_eq!(later(t, ms(5)), t + ms(5));
     }
 }

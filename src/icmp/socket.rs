@@ -59,6 +59,58 @@ pub struct Received {
     pub msg: Message,
 }
 
+/// What a failed send means for its request, decided from the errno alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendError {
+    /// Interrupted by a signal: send again at once.
+    Interrupted,
+    /// The socket's send buffer (EAGAIN) or the interface's queue (ENOBUFS) is full: back off
+    /// briefly and retry, within the round's budget.
+    BufferFull,
+    /// The request cannot go out; its target fails with `reason`. When `maybe_pending` is set
+    /// the errno may instead be an ICMP error that came for an earlier request: a ping socket
+    /// reports those on its next send, whatever its destination, and that send does not go out
+    /// (the report is cleared by it), so the prober sends again a few times before believing it.
+    Failed {
+        /// Why, for the target's result: "send failed: ...".
+        reason: String,
+        /// The errno is one an ICMP error turns into (so it may be a stale report).
+        maybe_pending: bool,
+    },
+}
+
+/// Classifies a send error: no route or unreachable fail the target with that reason; a full
+/// buffer backs off; EPERM (an iptables DROP or REJECT in OUTPUT) and EACCES (a `prohibit`
+/// route, or an administratively prohibited ICMPv6 error) fail it as "not permitted".
+pub fn classify_send_error(e: &io::Error) -> SendError {
+    let errno = e.raw_os_error().unwrap_or(0);
+    let failed = |reason: String, maybe_pending| SendError::Failed {
+        reason: format!("send failed: {reason}"),
+        maybe_pending,
+    };
+    match errno {
+        libc::EINTR => SendError::Interrupted,
+        libc::EAGAIN | libc::ENOBUFS => SendError::BufferFull,
+        libc::EPERM => failed(NOT_PERMITTED.to_string(), false),
+        libc::EACCES => failed(NOT_PERMITTED.to_string(), true),
+        // What the kernel turns ICMP and ICMPv6 errors into (icmp_err_convert,
+        // icmpv6_err_convert), besides EACCES above.
+        libc::ENETUNREACH
+        | libc::EHOSTUNREACH
+        | libc::ENOPROTOOPT
+        | libc::ECONNREFUSED
+        | libc::EMSGSIZE
+        | libc::EOPNOTSUPP
+        | libc::EHOSTDOWN
+        | libc::ENONET
+        | libc::EPROTO => failed(super::short_error(e), true),
+        _ => failed(super::short_error(e), false),
+    }
+}
+
+/// The reason of a send refused locally (EPERM, EACCES).
+pub const NOT_PERMITTED: &str = "not permitted (a firewall rule or a prohibit route)";
+
 /// Now on CLOCK_REALTIME, the clock of SO_TIMESTAMPNS.
 pub fn now_realtime() -> Duration {
     SystemTime::now()
@@ -225,7 +277,9 @@ pub fn raw_filter(family: Family) -> Vec<u8> {
         Family::V6 => {
             let mut words = [u32::MAX; 8];
             for ty in [1u8, 2, 3, 4, 129] {
-                words[usize::from(ty >> 5)] &= !(1u32 << (ty & 31));
+                if let Some(w) = words.get_mut(usize::from(ty >> 5)) {
+                    *w &= !(1u32 << (ty & 31));
+                }
             }
             words.iter().flat_map(|w| w.to_ne_bytes()).collect()
         }
@@ -345,6 +399,49 @@ unsafe fn sockaddr_ip(p: *const u8) -> Option<IpAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn classify(errno: i32) -> SendError {
+        classify_send_error(&io::Error::from_raw_os_error(errno))
+    }
+
+    fn failed(reason: &str, maybe_pending: bool) -> SendError {
+        SendError::Failed {
+            reason: format!("send failed: {reason}"),
+            maybe_pending,
+        }
+    }
+
+    #[test]
+    fn send_errors_are_classified_by_errno() {
+        assert_eq!(classify(libc::EINTR), SendError::Interrupted);
+        assert_eq!(classify(libc::EAGAIN), SendError::BufferFull);
+        assert_eq!(classify(libc::ENOBUFS), SendError::BufferFull);
+        assert_eq!(
+            classify(libc::ENETUNREACH),
+            failed("network is unreachable", true)
+        );
+        assert_eq!(
+            classify(libc::EHOSTUNREACH),
+            failed("no route to host", true)
+        );
+        assert_eq!(
+            classify(libc::ECONNREFUSED),
+            failed("connection refused", true)
+        );
+        // An iptables DROP or REJECT in OUTPUT: never an ICMP report, fails at once.
+        assert_eq!(classify(libc::EPERM), failed(NOT_PERMITTED, false));
+        // A prohibit route, or an ICMPv6 "administratively prohibited" reported late.
+        assert_eq!(classify(libc::EACCES), failed(NOT_PERMITTED, true));
+        assert_eq!(classify(libc::EINVAL), failed("invalid argument", false));
+        // Not an OS error at all.
+        assert!(matches!(
+            classify_send_error(&io::Error::other("x")),
+            SendError::Failed {
+                maybe_pending: false,
+                ..
+            }
+        ));
+    }
 
     #[test]
     fn raw_filters_pass_only_replies_and_errors() {

@@ -16,6 +16,7 @@
 
 pub mod forward;
 pub mod http;
+pub mod icmp_forge;
 pub mod lab;
 pub mod netns;
 pub mod prometheus;
