@@ -14,11 +14,11 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
+
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use cluster_box::lab::{Lab, Options, AGENT_PORT, FAST_ROUNDS};
 use cluster_box::netns::run_in;
@@ -29,57 +29,6 @@ static ONE_LAB: Mutex<()> = Mutex::new(());
 
 const RSS_LIMIT_KIB: u64 = 32 * 1024;
 const PROBE_LIMIT: Duration = Duration::from_secs(1);
-const RELEASE_BINARY: &str = "target/x86_64-unknown-linux-musl/release/k8s-network-test-daemonset";
-
-/// The release musl binary when it is there and newer than the sources; else (outside CI) the
-/// debug binary cargo built for this test.
-fn agent_binary() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let release = root.join(RELEASE_BINARY);
-    let problem = match std::fs::metadata(&release).and_then(|m| m.modified()) {
-        Err(e) => Some(format!("no release binary {} ({e})", release.display())),
-        Ok(built) => newest_source(root)
-            .filter(|&src| src > built)
-            .map(|_| format!("{} is older than the sources", release.display())),
-    };
-    match problem {
-        None => {
-            println!("agent binary: {}", release.display());
-            release
-        }
-        Some(p) if std::env::var_os("CI").is_some() => {
-            panic!("{p}; `make test` builds it with `make image` before running the tests")
-        }
-        Some(p) => {
-            println!("{p}: using the debug binary");
-            env!("CARGO_BIN_EXE_k8s-network-test-daemonset").into()
-        }
-    }
-}
-
-/// The newest modification time of the files the agent is built from.
-fn newest_source(root: &Path) -> Option<SystemTime> {
-    let mut newest = None;
-    let mut stack = vec![
-        root.join("src"),
-        root.join("Cargo.toml"),
-        root.join("Cargo.lock"),
-    ];
-    while let Some(p) = stack.pop() {
-        let Ok(meta) = std::fs::metadata(&p) else {
-            continue;
-        };
-        if meta.is_dir() {
-            if let Ok(rd) = std::fs::read_dir(&p) {
-                stack.extend(rd.flatten().map(|e| e.path()));
-            }
-        } else if let Ok(t) = meta.modified() {
-            newest = newest.max(Some(t));
-        }
-    }
-    newest
-}
-
 /// A one-node lab with the agent doing a round every 2 s, and the agent's process.
 struct Target {
     lab: Lab,
@@ -96,7 +45,7 @@ fn start() -> Target {
             dns_pods: 1,
             ..Spec::default()
         },
-        binary: agent_binary(),
+        binary: cluster_box::lab::release_agent(env!("CARGO_BIN_EXE_k8s-network-test-daemonset")),
         agent_args: FAST_ROUNDS.map(String::from).to_vec(),
         prometheus: false,
     });

@@ -349,25 +349,54 @@ fn make_world_readable(dir: &Path) {
 
 /// The agent binary that long-running and abuse tests measure: the static release build that
 /// `make image` (or `make release`) leaves in `target/x86_64-unknown-linux-musl/release/`, as it
-/// ships. Outside CI, when it was not built, `debug` (the test's own build) instead, with a
-/// note; in CI a missing release build is a failure.
+/// ships, when it is newer than the sources. Otherwise, outside CI, `debug` (the test's own
+/// build) with a note; in CI a missing or stale release build is a failure.
 pub fn release_agent(debug: &str) -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"));
     let release = target.join("x86_64-unknown-linux-musl/release/k8s-network-test-daemonset");
-    if release.exists() {
-        return release;
+    let problem = match std::fs::metadata(&release).and_then(|m| m.modified()) {
+        Err(e) => Some(format!("no release binary {} ({e})", release.display())),
+        Ok(built) => newest_source(&root)
+            .filter(|&src| src > built)
+            .map(|_| format!("{} is older than the sources", release.display())),
+    };
+    match problem {
+        None => {
+            println!("agent binary: {}", release.display());
+            release
+        }
+        Some(p) if std::env::var_os("CI").is_some() => {
+            panic!("{p}; `make test` builds it (make release) before running the tests")
+        }
+        Some(p) => {
+            println!("{p}: measuring the debug binary");
+            PathBuf::from(debug)
+        }
     }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{} is missing: `make test` builds it (make release) before the tests",
-        release.display()
-    );
-    eprintln!(
-        "note: {} not built (make release); measuring the debug build",
-        release.display()
-    );
-    PathBuf::from(debug)
+}
+
+/// The newest modification time of the files the agent is built from.
+fn newest_source(root: &Path) -> Option<std::time::SystemTime> {
+    let mut newest = None;
+    let mut stack = vec![
+        root.join("src"),
+        root.join("Cargo.toml"),
+        root.join("Cargo.lock"),
+    ];
+    while let Some(p) = stack.pop() {
+        let Ok(meta) = std::fs::metadata(&p) else {
+            continue;
+        };
+        if meta.is_dir() {
+            if let Ok(rd) = std::fs::read_dir(&p) {
+                stack.extend(rd.flatten().map(|e| e.path()));
+            }
+        } else if let Ok(t) = meta.modified() {
+            newest = newest.max(Some(t));
+        }
+    }
+    newest
 }

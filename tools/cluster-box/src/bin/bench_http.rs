@@ -46,7 +46,10 @@ struct CpuQuota(PathBuf);
 
 impl CpuQuota {
     fn new(pid: u32) -> CpuQuota {
-        let dir = PathBuf::from(format!("/sys/fs/cgroup/cpu/nettest-bench-{}", std::process::id()));
+        let dir = PathBuf::from(format!(
+            "/sys/fs/cgroup/cpu/nettest-bench-{}",
+            std::process::id()
+        ));
         std::fs::create_dir_all(&dir).expect("create a cpu cgroup (cgroup v1 cpu controller)");
         std::fs::write(dir.join("cpu.cfs_period_us"), PERIOD_US.to_string()).unwrap();
         std::fs::write(dir.join("cpu.cfs_quota_us"), QUOTA_US.to_string()).unwrap();
@@ -97,7 +100,11 @@ fn rounds(out: &str) -> Vec<(String, u64)> {
         {
             start = Some(at.to_string());
         } else if let Some(rest) = line.strip_prefix("Result: ") {
-            let failed = rest.split(' ').next().and_then(|n| n.parse().ok()).unwrap_or(0);
+            let failed = rest
+                .split(' ')
+                .next()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0);
             if let Some(s) = start.take() {
                 v.push((s, failed));
             }
@@ -111,7 +118,10 @@ fn epoch(t: &str) -> f64 {
     let n = |a: usize, b: usize| t.get(a..b).and_then(|s| s.parse::<i64>().ok()).unwrap_or(0);
     let (y, mo, d) = (n(0, 4), n(5, 7), n(8, 10));
     let (h, mi) = (n(11, 13), n(14, 16));
-    let secs: f64 = t.get(17..t.len() - 1).and_then(|s| s.parse().ok()).unwrap_or(0.0);
+    let secs: f64 = t
+        .get(17..t.len() - 1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0.0);
     // Days from civil (Howard Hinnant's algorithm).
     let y = if mo <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);
@@ -169,7 +179,11 @@ fn run_phase(
     let dir = lab.cluster.dir.join("bench");
     std::fs::create_dir_all(&dir).unwrap();
     let script = dir.join("pace.lua");
-    std::fs::write(&script, format!("function delay()\n  return {delay_ms}\nend\n")).unwrap();
+    std::fs::write(
+        &script,
+        format!("function delay()\n  return {delay_ms}\nend\n"),
+    )
+    .unwrap();
     let url = format!(
         "http://{}:{AGENT_PORT}/prometheus.report",
         lab.cluster.agents[0].ip
@@ -180,7 +194,12 @@ fn run_phase(
         .cluster
         .api
         .command("wrk")
-        .args(["-t", &connections.min(2).to_string(), "-c", &connections.to_string()])
+        .args([
+            "-t",
+            &connections.min(2).to_string(),
+            "-c",
+            &connections.to_string(),
+        ])
         .args(["-d", &format!("{seconds}s")])
         .args(["--latency", "--timeout", "5s", "-s"])
         .arg(&script)
@@ -190,7 +209,11 @@ fn run_phase(
     let wall_s = t0.elapsed().as_secs_f64();
     let (cpu_s, throttled) = (cpu_seconds(pid) - cpu0, quota.throttled() - thr0);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "wrk failed: {text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "wrk failed: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let (requests_per_s, p50_ms, p99_ms, max_ms, errors) = parse_wrk(&text);
     let all = rounds(&lab.agent_output(0));
     let phase = all.get(before..).unwrap_or(&[]);
@@ -242,15 +265,25 @@ fn main() {
             ..Spec::default()
         },
         binary: binary.clone(),
-        agent_args: ["--interval", "2s", "--timeout", "500ms", "--dns-timeout", "1s"]
-            .map(String::from)
-            .to_vec(),
+        agent_args: [
+            "--interval",
+            "2s",
+            "--timeout",
+            "500ms",
+            "--dns-timeout",
+            "1s",
+        ]
+        .map(String::from)
+        .to_vec(),
         prometheus: false,
     });
     let pid = lab.agent_pid(0).expect("agent 0 runs");
     let t = Instant::now();
     while !lab.agent_output(0).contains("Result: ") {
-        assert!(t.elapsed() < Duration::from_secs(30), "agent 0 ran no round");
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "agent 0 ran no round"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     let quota = CpuQuota::new(pid);
@@ -258,14 +291,27 @@ fn main() {
     // under a millisecond, so the rate is about connections * 1000 / delay.
     let delay = (u64::from(CONNECTIONS) * 1000 / rate.max(1)).max(1);
     let phases = [
-        run_phase(&lab, &quota, pid, "baseline: 10 scrapes/s", seconds.min(30), 100, 1),
+        run_phase(
+            &lab,
+            &quota,
+            pid,
+            "baseline: 10 scrapes/s",
+            seconds.min(30),
+            100,
+            1,
+        ),
         run_phase(&lab, &quota, pid, "load: wrk", seconds, delay, CONNECTIONS),
     ];
     print_table(&binary, seconds, &phases);
 }
 
 fn print_table(binary: &Path, seconds: u64, phases: &[Phase]) {
-    println!("agent: {} (cpu quota {}m), rounds every {}s, load phase {seconds}s", binary.display(), QUOTA_US / 100, INTERVAL.as_secs());
+    println!(
+        "agent: {} (cpu quota {}m), rounds every {}s, load phase {seconds}s",
+        binary.display(),
+        QUOTA_US / 100,
+        INTERVAL.as_secs()
+    );
     println!();
     println!("| phase | requests/s | p50 | p99 | max | errors | rounds | worst start offset | failed checks | agent CPU | throttled periods |");
     println!("|---|---|---|---|---|---|---|---|---|---|---|");
