@@ -4,6 +4,18 @@
 //! The binary in `main.rs` is a thin shell; everything it does lives in these modules so that
 //! tests reach the logic without going through the command line.
 
+// Nothing that arrives from the network, the API or a file may panic the agent: no unwrap,
+// expect, panic or unchecked indexing outside tests (clippy enforces it in `make lint`).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )
+)]
+
 pub mod agent;
 pub mod app;
 pub mod cli;

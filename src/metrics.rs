@@ -68,7 +68,9 @@ impl Histogram {
             .iter()
             .position(|&le| seconds <= le)
             .unwrap_or(RTT_BUCKETS.len());
-        self.counts[slot] += 1;
+        if let Some(n) = self.counts.get_mut(slot) {
+            *n += 1;
+        }
         self.sum += seconds;
     }
 
@@ -235,8 +237,8 @@ pub fn render(last: Option<&RoundReport>, totals: &Totals, info: &AgentInfo) -> 
     for (kind, h) in &totals.rtt {
         let k = kind.as_str();
         let mut cumulative = 0;
-        for (i, le) in RTT_BUCKETS.iter().enumerate() {
-            cumulative += h.counts[i];
+        for (le, n) in RTT_BUCKETS.iter().zip(&h.counts) {
+            cumulative += n;
             out.sample(
                 "networktest_rtt_seconds_bucket",
                 &[("kind", k), ("le", &fmt_f64(*le))],
@@ -367,8 +369,7 @@ fn render_last_round(out: &mut Out, report: &RoundReport, max_target_series: usi
         "gauge",
         "1 if the check of this target passed in the last round, 0 if it failed.",
     );
-    for &i in &shown {
-        let c = &report.checks[i];
+    for c in &shown {
         out.sample(
             "networktest_target_up",
             &target_labels(c),
@@ -380,8 +381,7 @@ fn render_last_round(out: &mut Out, report: &RoundReport, max_target_series: usi
         "gauge",
         "Round-trip time of this target's passing check in the last round.",
     );
-    for &i in &shown {
-        let c = &report.checks[i];
+    for c in &shown {
         if let (true, Some(rtt)) = (c.ok, valid_rtt(c.rtt_seconds)) {
             out.sample("networktest_target_rtt_seconds", &target_labels(c), rtt);
         }
@@ -401,18 +401,20 @@ fn target_labels(c: &crate::report::Check) -> [(&str, &str); 4] {
 /// report order while the total stays under `max`. A check repeating an earlier one's key is
 /// left out (two samples with the same labels would be an invalid scrape). Also returns how
 /// many distinct checks there were, so the cap's omissions can be counted exactly.
-fn select_targets(report: &RoundReport, max: usize) -> (Vec<usize>, usize) {
+fn select_targets(report: &RoundReport, max: usize) -> (Vec<&crate::report::Check>, usize) {
     let mut seen = HashSet::new();
-    let unique: Vec<usize> = (0..report.checks.len())
-        .filter(|&i| seen.insert(report.checks[i].key()))
+    let unique: Vec<&crate::report::Check> = report
+        .checks
+        .iter()
+        .filter(|c| seen.insert(c.key()))
         .collect();
-    let failing = unique.iter().filter(|&&i| !report.checks[i].ok).count();
+    let failing = unique.iter().filter(|c| !c.ok).count();
     let mut room = max.saturating_sub(failing);
     let count = unique.len();
     let shown = unique
         .into_iter()
-        .filter(|&i| {
-            if !report.checks[i].ok {
+        .filter(|c| {
+            if !c.ok {
                 return true;
             }
             if room == 0 {

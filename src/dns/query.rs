@@ -56,7 +56,7 @@ pub fn query(
         socket.set_read_timeout(Some(wait)).map_err(unreachable)?;
         match socket.recv(&mut buf) {
             Ok(n) => {
-                let reply = &buf[..n];
+                let reply = buf.get(..n).unwrap_or(&[]);
                 if is_reply_to(reply, id) {
                     return decode_response(reply, id, name, qtype);
                 }

@@ -56,7 +56,9 @@ fn encode_name(name: &str, out: &mut Vec<u8>) -> Result<(), DnsError> {
 /// Whether `packet` is a reply (QR set) to the query with this ID. Anything else arriving on
 /// the socket (a late reply to an earlier query, a stray packet) is to be ignored, not failed.
 pub fn is_reply_to(packet: &[u8], id: u16) -> bool {
-    packet.len() >= HEADER_LEN && packet[0..2] == id.to_be_bytes() && packet[2] & 0x80 != 0
+    packet.len() >= HEADER_LEN
+        && packet.get(0..2) == Some(&id.to_be_bytes()[..])
+        && packet.get(2).is_some_and(|flags| flags & 0x80 != 0)
 }
 
 /// Decodes a reply to the query for `name`/`qtype` with the given ID: the records of that
@@ -77,8 +79,9 @@ pub fn decode_response(
     if !is_reply_to(packet, id) {
         return Err(DnsError::Malformed("not a reply to our query"));
     }
-    let truncated = packet[2] & 0x02 != 0;
-    match packet[3] & 0x0f {
+    let flag = |i: usize| packet.get(i).copied().unwrap_or(0);
+    let truncated = flag(2) & 0x02 != 0;
+    match flag(3) & 0x0f {
         0 => {}
         2 => return Err(DnsError::ServFail),
         3 => return Err(DnsError::NxDomain),
@@ -150,9 +153,9 @@ pub fn decode_response(
 }
 
 fn u16_at(packet: &[u8], pos: usize) -> Result<u16, DnsError> {
-    match packet.get(pos..pos + 2) {
-        Some(b) => Ok(u16::from_be_bytes([b[0], b[1]])),
-        None => Err(DnsError::Malformed("cut short")),
+    match packet.get(pos..pos + 2).map(<[u8; 2]>::try_from) {
+        Some(Ok(b)) => Ok(u16::from_be_bytes(b)),
+        _ => Err(DnsError::Malformed("cut short")),
     }
 }
 
