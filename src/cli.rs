@@ -1,6 +1,7 @@
 //! A small command-line parser: `--flag value` or `--flag=value`, boolean switches, and an
 //! environment twin for every flag (flag beats environment beats default). Each subcommand
-//! declares its flags as a `&[Flag]` table, which also renders `--help`.
+//! declares its flags as a `&[Flag]` table: the one place a default is written, which the
+//! parser applies, `--help` shows and a test checks against the README.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -14,10 +15,21 @@ pub struct Flag {
     pub env: &'static str,
     /// Placeholder shown in `--help` (`URL`, `DUR`); `None` makes the flag a boolean switch.
     pub value: Option<&'static str>,
-    /// Default shown in `--help`; the caller applies it (defaults can be computed).
-    pub default: Option<&'static str>,
+    /// What applies when neither the flag nor its environment twin is given.
+    pub default: FlagDefault,
     /// One line of help.
     pub help: &'static str,
+}
+
+/// A flag's default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlagDefault {
+    /// None: a switch, or a value that must be given.
+    None,
+    /// This value, applied by the parser as if it had been given.
+    Value(&'static str),
+    /// Worked out at start-up (from the environment, a file, another flag); says how.
+    Computed(&'static str),
 }
 
 /// What the command line asked for.
@@ -31,18 +43,27 @@ pub enum Parsed {
     Version,
 }
 
-/// Flag values (from the command line or the environment) and positional arguments.
+/// Flag values (from the command line, the environment or the table's defaults) and
+/// positional arguments.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Args {
     values: HashMap<&'static str, String>,
+    /// Names given on the command line or in the environment (not defaulted).
+    given: Vec<&'static str>,
     /// Arguments that are not flags, in order.
     pub positional: Vec<String>,
 }
 
 impl Args {
-    /// The value of a flag that takes one, if given on the command line or in the environment.
+    /// The value of a flag: given on the command line or in the environment, else its
+    /// [`FlagDefault::Value`]; `None` when it has neither.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.values.get(name).map(String::as_str)
+    }
+
+    /// Whether the flag was given (on the command line or in the environment).
+    pub fn is_given(&self, name: &str) -> bool {
+        self.given.contains(&name)
     }
 
     /// Whether a switch is on (`--once`, or its environment twin set to `1`/`true`/`yes`).
@@ -107,12 +128,21 @@ where
                 .ok_or_else(|| UsageError(format!("--{} needs a value ({meta})", flag.name)))?,
         };
         out.values.insert(flag.name, value);
+        out.given.push(flag.name);
     }
     for flag in flags {
-        if !out.values.contains_key(flag.name) && !flag.env.is_empty() {
-            if let Some(v) = env(flag.env).filter(|v| !v.is_empty()) {
-                out.values.insert(flag.name, v);
-            }
+        if out.values.contains_key(flag.name) {
+            continue;
+        }
+        if let Some(v) = Some(flag.env)
+            .filter(|e| !e.is_empty())
+            .and_then(&env)
+            .filter(|v| !v.is_empty())
+        {
+            out.values.insert(flag.name, v);
+            out.given.push(flag.name);
+        } else if let FlagDefault::Value(v) = flag.default {
+            out.values.insert(flag.name, v.to_string());
         }
     }
     Ok(Parsed::Run(out))
@@ -127,8 +157,11 @@ pub fn help(usage: &str, about: &str, flags: &[Flag]) -> String {
             None => format!("--{}", f.name),
         };
         let mut right = f.help.to_string();
-        if let Some(d) = f.default {
-            right.push_str(&format!(" [default: {d}]"));
+        match f.default {
+            FlagDefault::Value(d) | FlagDefault::Computed(d) => {
+                right.push_str(&format!(" [default: {d}]"));
+            }
+            FlagDefault::None => {}
         }
         if !f.env.is_empty() {
             right.push_str(&format!(" [env: {}]", f.env));
@@ -149,14 +182,14 @@ mod tests {
             name: "timeout",
             env: "T_TIMEOUT",
             value: Some("DUR"),
-            default: Some("1s"),
+            default: FlagDefault::Value("1s"),
             help: "wait",
         },
         Flag {
             name: "once",
             env: "T_ONCE",
             value: None,
-            default: None,
+            default: FlagDefault::None,
             help: "one round",
         },
     ];
@@ -194,6 +227,21 @@ mod tests {
         let a = args(run(&[], &[("T_TIMEOUT", "9s"), ("T_ONCE", "1")]).unwrap());
         assert_eq!(a.get("timeout"), Some("9s"));
         assert!(a.is_set("once"));
+    }
+
+    #[test]
+    fn defaults_apply_but_are_not_given() {
+        let a = args(run(&[], &[]).unwrap());
+        assert_eq!(a.get("timeout"), Some("1s"));
+        assert!(!a.is_given("timeout"));
+        let a = args(run(&[], &[("T_TIMEOUT", "3s")]).unwrap());
+        assert!(a.is_given("timeout"));
+        // An empty environment variable is not a value.
+        let a = args(run(&[], &[("T_TIMEOUT", "")]).unwrap());
+        assert_eq!(
+            (a.get("timeout"), a.is_given("timeout")),
+            (Some("1s"), false)
+        );
     }
 
     #[test]

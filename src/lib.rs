@@ -1,8 +1,16 @@
 //! k8s-network-test-daemonset: an agent that runs on every node of a Kubernetes cluster and
 //! checks that the cluster network works (ICMP to every peer pod and node, cluster DNS).
 //!
-//! The binary in `main.rs` is a thin shell; everything it does lives in these modules so that
-//! tests reach the logic without going through the command line.
+//! `main.rs` only calls [`run`]; everything lives in these modules, so tests reach the logic
+//! without the command line. Where things are:
+//!
+//! - `cmd`: the entry points: `run` (logging, subcommand dispatch, exit codes), the agent
+//!   (`cmd::agent`: start-up, the round loop, `--once`) and `ping` (`cmd::ping`).
+//! - `cli`, `config`, `duration`: flags and their environment twins, typed settings.
+//! - `kube`: the API client and the conversion of API objects into a `Snapshot`.
+//! - `plan` (pure): what a round checks; `round`: running it; `report`: the `RoundReport`.
+//! - `icmp`, `dns`: the probes. `view`: the log table and the Prometheus text, views of a
+//!   `RoundReport`; `http`: the bounded server of the endpoints.
 
 // Nothing that arrives from the network, the API or a file may panic the agent: no unwrap,
 // expect, panic or unchecked indexing outside tests (clippy enforces it in `make lint`).
@@ -16,18 +24,18 @@
     )
 )]
 
-pub mod agent;
-pub mod app;
-pub mod cli;
-pub mod config;
+mod cli;
+mod cmd;
+mod config;
 pub mod dns;
-pub mod duration;
+mod duration;
 pub mod http;
 pub mod icmp;
 pub mod kube;
-pub mod metrics;
 pub mod plan;
 pub mod report;
-pub mod round;
-pub mod table;
+mod round;
 pub mod timefmt;
+pub mod view;
+
+pub use cmd::run;

@@ -1,5 +1,5 @@
-//! Entry point: parse the command line, run the agent or a subcommand, map errors to exit codes.
+//! The binary: everything is in the library; see `k8s_network_test_daemonset::run`.
 
 fn main() {
-    std::process::exit(k8s_network_test_daemonset::app::main_exit_code());
+    std::process::exit(k8s_network_test_daemonset::run());
 }

@@ -10,9 +10,9 @@ use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use k8s_network_test_daemonset::http::stats::Reason;
+use k8s_network_test_daemonset::http::Reason;
 use k8s_network_test_daemonset::http::{HttpServer, Shared};
-use k8s_network_test_daemonset::metrics::AgentInfo;
+use k8s_network_test_daemonset::view::metrics::AgentInfo;
 
 /// Reads one response with a Content-Length body; returns the status code.
 fn status_of(r: &mut BufReader<TcpStream>) -> u16 {

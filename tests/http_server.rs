@@ -9,10 +9,10 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use k8s_network_test_daemonset::http::stats::{Reason, Status};
 use k8s_network_test_daemonset::http::{HttpServer, Limits, Shared};
-use k8s_network_test_daemonset::metrics::AgentInfo;
+use k8s_network_test_daemonset::http::{Reason, Status};
 use k8s_network_test_daemonset::report::{Check, CheckKind, RoundReport};
+use k8s_network_test_daemonset::view::metrics::AgentInfo;
 
 fn shared() -> Arc<Shared> {
     Arc::new(Shared::new(AgentInfo {

@@ -21,8 +21,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use cluster_box::icmp_forge::{self, echo_reply, unreachable, Flood, Forged, Forger, Request};
-use k8s_network_test_daemonset::icmp::packet::Family;
-use k8s_network_test_daemonset::icmp::socket::Kind;
+use k8s_network_test_daemonset::icmp::Family;
+use k8s_network_test_daemonset::icmp::Kind;
 use k8s_network_test_daemonset::icmp::{PingResult, ProbeOptions, Prober, SocketKind};
 
 const PROBER4: &str = "198.18.16.1";

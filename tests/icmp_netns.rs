@@ -13,8 +13,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use k8s_network_test_daemonset::icmp::packet::Family;
-use k8s_network_test_daemonset::icmp::socket::Kind;
+use k8s_network_test_daemonset::icmp::Family;
+use k8s_network_test_daemonset::icmp::Kind;
 use k8s_network_test_daemonset::icmp::{PingResult, ProbeOptions, Prober, SocketKind};
 
 const LIVE4: &str = "198.18.16.2";
@@ -311,7 +311,7 @@ fn serve(v6: bool, answer: Answer, stop: Arc<AtomicBool>, ready: std::sync::mpsc
         icmp[2] = 0;
         icmp[3] = 0;
         if !v6 {
-            let c = k8s_network_test_daemonset::icmp::packet::checksum(&icmp);
+            let c = k8s_network_test_daemonset::icmp::checksum(&icmp);
             icmp[2..4].copy_from_slice(&c.to_be_bytes());
         }
         let to: SockAddr = from;

@@ -8,8 +8,8 @@ use k8s_api_standin::{
     agent_pod, deleting, dns_endpoint_slice, dns_service, node, Cluster, DnsEndpoint, Fault,
     Logged, StandIn,
 };
-use k8s_network_test_daemonset::kube::types::{Node, Pod};
 use k8s_network_test_daemonset::kube::{Client, Error, Settings};
+use k8s_network_test_daemonset::kube::{Node, Pod};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::net::IpAddr;

@@ -1,8 +1,8 @@
 //! The metrics text as Prometheus itself reads it: `promtool check metrics` must accept a
 //! realistic scrape without a word, and parsing the text back must give the report's values.
 
-use k8s_network_test_daemonset::metrics::{render, AgentInfo, Totals, CONTENT_TYPE};
 use k8s_network_test_daemonset::report::{Check, CheckKind, RoundReport};
+use k8s_network_test_daemonset::view::metrics::{render, AgentInfo, Totals, CONTENT_TYPE};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::process::{Command, Stdio};

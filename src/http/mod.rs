@@ -8,12 +8,12 @@
 //! connection at the cap, so TCP connects to the port keep completing under abuse.
 
 mod conn;
-pub mod poll;
-pub mod published;
-pub mod request;
-pub mod response;
-pub mod routes;
-pub mod stats;
+mod poll;
+mod published;
+mod request;
+mod response;
+mod routes;
+mod stats;
 
 use std::io::{self, Read, Write};
 use std::net::{Ipv6Addr, SocketAddr, TcpListener};
@@ -28,7 +28,8 @@ use socket2::{Domain, Protocol, Socket, Type};
 use conn::{Conn, Ctx, Next};
 use poll::{PollSet, POLLIN};
 pub use published::{Pages, Shared, State};
-use stats::{Reason, Stats};
+use stats::Stats;
+pub use stats::{Reason, Status};
 
 /// The server's bounds. The defaults are what the agent runs with; tests shorten them.
 #[derive(Debug, Clone)]

@@ -4,7 +4,7 @@ use std::io;
 use std::os::fd::AsRawFd;
 use std::time::Duration;
 
-pub use libc::{POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT};
+pub use libc::{POLLIN, POLLOUT};
 
 /// A poll set rebuilt each turn of the loop.
 #[derive(Default)]

@@ -4,8 +4,8 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::stats::Stats;
-use crate::metrics::{self, AgentInfo, Totals};
 use crate::report::RoundReport;
+use crate::view::metrics::{self, AgentInfo, Totals};
 
 /// What the round loop keeps for the endpoints: the last round and the totals.
 #[derive(Default)]

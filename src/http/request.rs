@@ -45,7 +45,8 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    /// The status code that answers this refusal.
+    /// The status code that answers this refusal (the server maps it with its counter reason).
+    #[cfg(test)]
     pub fn status(self) -> u16 {
         match self {
             Refusal::TooLarge => 431,

@@ -69,7 +69,8 @@ impl Reply {
             .fold(0usize, |n, c| n.saturating_add(c.as_ref().len()))
     }
 
-    /// The body in one piece (for tests and callers that want bytes).
+    /// The body in one piece, for tests.
+    #[cfg(test)]
     pub fn body_bytes(&self) -> Vec<u8> {
         self.body.iter().flat_map(|c| c.as_ref()).copied().collect()
     }

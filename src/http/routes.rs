@@ -5,7 +5,7 @@ use super::published::Pages;
 use super::request::{self, Method};
 use super::response::{Chunk, Reply};
 use super::stats::{Stats, Status};
-use crate::metrics;
+use crate::view::metrics;
 
 const JSON: &str = "application/json";
 const HTML: &str = "text/html; charset=utf-8";

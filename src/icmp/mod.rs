@@ -5,19 +5,19 @@
 //! - [`matcher`]: decide which received message counts for which target (pure).
 //! - [`socket`]: open datagram ("ping") or raw ICMP sockets, send, receive with timestamps.
 //! - [`prober`]: the round loop that sends and drains on one thread.
-//! - [`cmd`]: the `ping` subcommand.
 
-pub mod cmd;
-pub mod matcher;
-pub mod packet;
-pub mod prober;
-pub mod socket;
+mod matcher;
+mod packet;
+mod prober;
+mod socket;
 
 use std::fmt;
 use std::net::IpAddr;
 use std::time::Duration;
 
+pub use packet::{checksum, Family, MAX_PAYLOAD};
 pub use prober::Prober;
+pub use socket::Kind;
 
 /// Which kind of ICMP socket to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

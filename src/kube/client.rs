@@ -11,8 +11,8 @@ use ureq::tls::{PemItem, RootCerts, TlsConfig};
 use ureq::Proxy;
 
 use super::error::Error;
-use super::types::{EndpointSlice, List, Node, Pod, Service, Status};
-use super::{discovery, Settings, Snapshot};
+use super::objects::{EndpointSlice, List, Node, Pod, Service, Status};
+use super::{snapshot, Settings, Snapshot};
 
 /// Responses larger than this are refused (a 5,000-node NodeList is about 60 MiB... of which
 /// the agent reads a sliver; anything bigger is not an API answer we want in memory).
@@ -405,12 +405,7 @@ impl Client {
             );
         }
         let slices = self.dns_slices_until(until)?;
-        Ok(discovery::snapshot(
-            &pods,
-            &nodes,
-            service.as_ref(),
-            &slices,
-        ))
+        Ok(snapshot::snapshot(&pods, &nodes, service.as_ref(), &slices))
     }
 
     fn transport_error(&self, path: &str, e: ureq::Error) -> Error {

@@ -4,8 +4,8 @@
 use std::net::IpAddr;
 
 use super::client::status_message;
-use super::discovery::{agent_pod, dns_info, node_info, snapshot};
-use super::types::{EndpointSlice, List, Node, Pod, Service, Status};
+use super::objects::{EndpointSlice, List, Node, Pod, Service, Status};
+use super::snapshot::{agent_pod, dns_info, node_info, snapshot};
 
 macro_rules! fixture {
     ($name:literal) => {

@@ -1,14 +1,14 @@
 //! Discovery through the Kubernetes API: who the agent's peers are, which nodes exist, and
 //! where the cluster DNS answers. The rest of the agent only sees a [`Snapshot`].
 //!
-//! Submodules: `client` (HTTPS, token, errors, paging), `types` (serde structs for the API
-//! objects), `discovery` (API objects -> `Snapshot`, pure), `settings` (in-cluster config).
+//! Submodules: `client` (HTTPS, token, errors, paging), `objects` (serde structs for the API
+//! objects), `snapshot` (API objects -> `Snapshot`, pure), `settings` (in-cluster config).
 
-pub mod client;
-pub mod discovery;
-pub mod error;
-pub mod settings;
-pub mod types;
+mod client;
+mod error;
+mod objects;
+mod settings;
+mod snapshot;
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -16,6 +16,7 @@ use std::time::Duration;
 
 pub use client::Client;
 pub use error::Error;
+pub use objects::{Node, Pod};
 
 /// Where and how to reach the API server, from flags, environment and the service account.
 #[derive(Debug, Clone, PartialEq, Eq)]

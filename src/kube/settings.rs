@@ -7,16 +7,13 @@ use std::time::Duration;
 
 use super::Settings;
 use crate::cli::Args;
+use crate::config::{duration_flag, value, ConfigError};
 
-/// The service-account directory every pod gets.
-pub const SERVICE_ACCOUNT_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
-/// The agent pods' label selector unless `--selector` says otherwise.
-pub const DEFAULT_SELECTOR: &str = "app.kubernetes.io/name=k8s-network-test-daemonset";
+/// The service-account directory every pod gets (its `namespace` file is the fallback for
+/// `--namespace`; the token and CA paths are the flags' defaults in the flag table).
+const SERVICE_ACCOUNT_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
 /// How long one API request may take, from connect to the last byte.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long one discovery may take in all (pages and 429 waits included) unless
-/// `--discovery-timeout` says otherwise; a round never waits longer on the API.
-pub const DEFAULT_DISCOVERY_TIMEOUT: &str = "20s";
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Settings {
     /// Resolves the settings; `env` reads environment variables (a parameter so tests can
@@ -24,59 +21,55 @@ impl Settings {
     pub fn from_args(
         args: &Args,
         env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Settings, String> {
+    ) -> Result<Settings, ConfigError> {
         let api_server = match args.get("api-server") {
             Some(url) => {
                 let url = url.trim_end_matches('/').to_string();
                 if !(url.starts_with("https://") || url.starts_with("http://")) {
-                    return Err(format!("--api-server: {url:?} must start with https:// (or http:// for kubectl proxy)"));
+                    return Err(ConfigError::invalid(
+                        "api-server",
+                        format!("{url:?} must start with https:// (or http:// for kubectl proxy)"),
+                    ));
                 }
                 url
             }
             None => in_cluster_url(env)?,
         };
-        let sa = PathBuf::from(SERVICE_ACCOUNT_DIR);
-        let token_file = args
-            .get("token-file")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| sa.join("token"));
-        let ca_file = args
-            .get("ca-file")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| sa.join("ca.crt"));
         let namespace = match args.get("namespace") {
             Some(ns) => ns.to_string(),
-            None => std::fs::read_to_string(sa.join("namespace"))
+            None => std::fs::read_to_string(PathBuf::from(SERVICE_ACCOUNT_DIR).join("namespace"))
                 .ok()
                 .map(|s| s.trim().to_string())
                 .filter(|s| !s.is_empty())
-                .ok_or("namespace unknown: set --namespace or POD_NAMESPACE (the manifest sets it from metadata.namespace)")?,
+                .ok_or_else(|| {
+                    ConfigError::Missing("namespace unknown: set --namespace or POD_NAMESPACE (the manifest sets it from metadata.namespace)".into())
+                })?,
         };
-        let discovery_timeout = crate::duration::parse(
-            args.get("discovery-timeout")
-                .unwrap_or(DEFAULT_DISCOVERY_TIMEOUT),
-        )
-        .map_err(|e| format!("--discovery-timeout: {e}"))?;
+        let discovery_timeout = duration_flag(args, "discovery-timeout")?;
         if discovery_timeout.is_zero() {
-            return Err("--discovery-timeout: must be more than 0".into());
+            return Err(ConfigError::invalid(
+                "discovery-timeout",
+                "must be more than 0",
+            ));
         }
         let proxy = match args.get("api-proxy") {
             Some(p) if !(p.starts_with("http://") || p.starts_with("https://")) => {
-                return Err(format!(
-                    "--api-proxy: {p:?} must be an http:// or https:// CONNECT proxy URL"
+                return Err(ConfigError::invalid(
+                    "api-proxy",
+                    format!("{p:?} must be an http:// or https:// CONNECT proxy URL"),
                 ))
             }
             p => p.map(str::to_string),
         };
         Ok(Settings {
             api_server,
-            token_file,
-            ca_file,
+            token_file: PathBuf::from(value(args, "token-file")?),
+            ca_file: PathBuf::from(value(args, "ca-file")?),
             namespace,
-            selector: args.get("selector").unwrap_or(DEFAULT_SELECTOR).to_string(),
+            selector: value(args, "selector")?.to_string(),
             dns_namespace: "kube-system".to_string(),
             dns_service: "kube-dns".to_string(),
-            timeout: DEFAULT_TIMEOUT,
+            timeout: REQUEST_TIMEOUT,
             discovery_timeout,
             proxy,
         })
@@ -84,17 +77,21 @@ impl Settings {
 }
 
 /// `https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT`, an IPv6 host bracketed.
-fn in_cluster_url(env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+fn in_cluster_url(env: &dyn Fn(&str) -> Option<String>) -> Result<String, ConfigError> {
     let host = env("KUBERNETES_SERVICE_HOST")
         .filter(|h| !h.is_empty())
-        .ok_or("not running in a pod: set --api-server or KUBERNETES_SERVICE_HOST")?;
+        .ok_or_else(|| {
+            ConfigError::Missing(
+                "not running in a pod: set --api-server or KUBERNETES_SERVICE_HOST".into(),
+            )
+        })?;
     let port = env("KUBERNETES_SERVICE_PORT")
         .filter(|p| !p.is_empty())
         .unwrap_or_else(|| "443".to_string());
     if port.parse::<u16>().is_err() {
-        return Err(format!(
-            "KUBERNETES_SERVICE_PORT {port:?} is not a port number"
-        ));
+        return Err(ConfigError::Missing(format!(
+            "KUBERNETES_SERVICE_PORT {port:?} is not a port number (or set --api-server)"
+        )));
     }
     let host = if host.contains(':') && !host.starts_with('[') {
         format!("[{host}]")
@@ -110,7 +107,7 @@ mod tests {
     use crate::cli::{parse, Parsed};
     use crate::config::FLAGS;
 
-    fn settings(argv: &[&str], env: &[(&str, &str)]) -> Result<Settings, String> {
+    fn settings(argv: &[&str], env: &[(&str, &str)]) -> Result<Settings, ConfigError> {
         let envs: Vec<(String, String)> = env
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -134,14 +131,23 @@ mod tests {
             ],
         )
         .unwrap();
+        // The values client-go uses and the README documents, written out.
         assert_eq!(s.api_server, "https://10.96.0.1:443");
         assert_eq!(
             s.token_file,
-            PathBuf::from(SERVICE_ACCOUNT_DIR).join("token")
+            PathBuf::from("/var/run/secrets/kubernetes.io/serviceaccount/token")
         );
-        assert_eq!(s.ca_file, PathBuf::from(SERVICE_ACCOUNT_DIR).join("ca.crt"));
+        assert_eq!(
+            s.ca_file,
+            PathBuf::from("/var/run/secrets/kubernetes.io/serviceaccount/ca.crt")
+        );
         assert_eq!(s.namespace, "kube-system");
-        assert_eq!(s.selector, DEFAULT_SELECTOR);
+        assert_eq!(
+            s.selector,
+            "app.kubernetes.io/name=k8s-network-test-daemonset"
+        );
+        assert_eq!(s.discovery_timeout, Duration::from_secs(20));
+        assert_eq!(s.proxy, None);
     }
 
     #[test]
@@ -183,10 +189,12 @@ mod tests {
         assert_eq!((s.namespace.as_str(), s.selector.as_str()), ("ns", "app=x"));
         assert!(settings(&["--namespace", "x"], &[])
             .unwrap_err()
+            .to_string()
             .contains("KUBERNETES_SERVICE_HOST"));
         assert!(
             settings(&["--api-server", "ftp://x", "--namespace", "x"], &[])
                 .unwrap_err()
+                .to_string()
                 .starts_with("--api-server")
         );
         let e = settings(
@@ -197,6 +205,6 @@ mod tests {
             ],
         )
         .unwrap_err();
-        assert!(e.contains("KUBERNETES_SERVICE_PORT"));
+        assert!(e.to_string().contains("KUBERNETES_SERVICE_PORT"));
     }
 }

@@ -5,50 +5,24 @@
 use std::net::{IpAddr, ToSocketAddrs};
 use std::time::Duration;
 
-use super::{PingResult, ProbeOptions, Prober, SocketKind};
-use crate::cli::{self, Flag, Parsed};
+use crate::cli::{self, Flag, FlagDefault as D, Parsed};
+use crate::config::{duration_flag, number_flag, value, ConfigError};
+use crate::icmp::MAX_PAYLOAD;
+use crate::icmp::{PingResult, ProbeOptions, Prober, SocketKind};
 
 const USAGE: &str = "k8s-network-test-daemonset ping [OPTIONS] TARGET...";
 const ABOUT: &str = "Send ICMP echo requests to every TARGET (IP address or name) at once and print one line per target.";
 
-const FLAGS: &[Flag] = &[
-    Flag {
-        name: "timeout",
-        env: "NETTEST_TIMEOUT",
-        value: Some("DUR"),
-        default: Some("1s"),
-        help: "How long each request waits for its reply",
-    },
-    Flag {
-        name: "count",
-        env: "NETTEST_COUNT",
-        value: Some("N"),
-        default: Some("1"),
-        help: "Echo requests per target (more than one gives loss and min/avg/max)",
-    },
-    Flag {
-        name: "size",
-        env: "NETTEST_SIZE",
-        value: Some("BYTES"),
-        default: Some("56"),
-        help: "Payload bytes per request",
-    },
-    Flag {
-        name: "interval",
-        // Not NETTEST_INTERVAL: that is the agent's round interval, and `kubectl exec`
-        // inherits the agent's environment.
-        env: "NETTEST_PING_INTERVAL",
-        value: Some("DUR"),
-        default: Some("100ms"),
-        help: "Gap between requests to the same target when --count > 1",
-    },
-    Flag {
-        name: "socket",
-        env: "NETTEST_ICMP_SOCKET",
-        value: Some("KIND"),
-        default: Some("auto"),
-        help: "auto (ping socket, else raw), dgram, or raw",
-    },
+/// Flags of `ping`; the one place their defaults are written.
+#[rustfmt::skip]
+pub const FLAGS: &[Flag] = &[
+    Flag { name: "timeout", env: "NETTEST_TIMEOUT", value: Some("DUR"), default: D::Value("1s"), help: "How long each request waits for its reply" },
+    Flag { name: "count", env: "NETTEST_COUNT", value: Some("N"), default: D::Value("1"), help: "Echo requests per target (more than one gives loss and min/avg/max)" },
+    Flag { name: "size", env: "NETTEST_SIZE", value: Some("BYTES"), default: D::Value("56"), help: "Payload bytes per request" },
+    // Not NETTEST_INTERVAL: that is the agent's round interval, and `kubectl exec` inherits
+    // the agent's environment.
+    Flag { name: "interval", env: "NETTEST_PING_INTERVAL", value: Some("DUR"), default: D::Value("100ms"), help: "Gap between requests to the same target when --count > 1" },
+    Flag { name: "socket", env: "NETTEST_ICMP_SOCKET", value: Some("KIND"), default: D::Value("auto"), help: "auto (ping socket, else raw), dgram, or raw" },
 ];
 
 /// Prints `ping: <message>` to stderr; a closed stderr is ignored (`eprintln!` would panic).
@@ -59,85 +33,63 @@ fn usage_error(message: &str) {
 
 /// Runs `ping` with its arguments (without the subcommand name); returns the exit code.
 pub fn main(args: Vec<String>) -> i32 {
-    let parsed = match cli::parse(FLAGS, args, |k| std::env::var(k).ok()) {
-        Ok(p) => p,
+    match run(args) {
+        Ok(code) => code,
         Err(e) => {
             usage_error(&e.to_string());
-            return 2;
+            2
         }
-    };
-    let args = match parsed {
-        Parsed::Help => {
-            crate::app::print_block(&cli::help(USAGE, ABOUT, FLAGS));
-            return 0;
-        }
-        Parsed::Version => {
-            crate::app::print_block(&format!(
-                "k8s-network-test-daemonset {}\n",
-                env!("CARGO_PKG_VERSION")
-            ));
-            return 0;
-        }
-        Parsed::Run(a) => a,
-    };
-    let (opts, targets) = match options(&args).and_then(|o| Ok((o, resolve(&args.positional)?))) {
-        Ok(v) => v,
-        Err(e) => {
-            usage_error(&e.to_string());
-            return 2;
-        }
-    };
-    let prober = match Prober::open(&opts) {
-        Ok(p) => p,
-        Err(e) => {
-            usage_error(&e.to_string());
-            return 2;
-        }
-    };
-    let results = prober.probe(&targets);
-    for r in &results {
-        crate::app::print_block(&(format_line(r) + "\n"));
-    }
-    if results.iter().all(PingResult::ok) {
-        0
-    } else {
-        1
     }
 }
 
+fn run(args: Vec<String>) -> Result<i32, super::StartError> {
+    let args =
+        match cli::parse(FLAGS, args, |k| std::env::var(k).ok()).map_err(ConfigError::from)? {
+            Parsed::Help => {
+                crate::cmd::print_block(&cli::help(USAGE, ABOUT, FLAGS));
+                return Ok(0);
+            }
+            Parsed::Version => {
+                crate::cmd::print_block(&super::version_line());
+                return Ok(0);
+            }
+            Parsed::Run(a) => a,
+        };
+    let opts = options(&args)?;
+    let targets = resolve(&args.positional)?;
+    let prober = Prober::open(&opts)?;
+    let results = prober.probe(&targets);
+    for r in &results {
+        crate::cmd::print_block(&(format_line(r) + "\n"));
+    }
+    Ok(if results.iter().all(PingResult::ok) {
+        0
+    } else {
+        1
+    })
+}
+
 /// Builds the probe options from the parsed flags.
-fn options(args: &cli::Args) -> Result<ProbeOptions, String> {
-    let mut o = ProbeOptions::default();
-    if let Some(v) = args.get("timeout") {
-        o.timeout = crate::duration::parse(v).map_err(|e| format!("--timeout: {e}"))?;
-    }
-    if let Some(v) = args.get("interval") {
-        o.interval = crate::duration::parse(v).map_err(|e| format!("--interval: {e}"))?;
-    }
-    if let Some(v) = args.get("count") {
-        o.count = v
-            .trim()
-            .parse()
-            .map_err(|_| format!("--count: invalid number {v:?} (must be 1 to 10000)"))?;
-    }
-    if let Some(v) = args.get("size") {
-        o.size = v
-            .trim()
-            .parse()
-            .map_err(|_| format!("--size: invalid number of bytes {v:?}"))?;
-    }
-    if let Some(v) = args.get("socket") {
-        o.kind = SocketKind::parse(v).map_err(|e| format!("--socket: {e}"))?;
-    }
-    o.validate()?;
+fn options(args: &cli::Args) -> Result<ProbeOptions, ConfigError> {
+    let o = ProbeOptions {
+        timeout: duration_flag(args, "timeout")?,
+        interval: duration_flag(args, "interval")?,
+        count: u32::try_from(number_flag(args, "count", 1, 10_000)?).unwrap_or(1),
+        size: usize::try_from(number_flag(args, "size", 0, MAX_PAYLOAD as u64)?).unwrap_or(0),
+        kind: SocketKind::parse(value(args, "socket")?)
+            .map_err(|e| ConfigError::invalid("socket", e))?,
+    };
+    o.validate().map_err(ConfigError::Usage)?;
     Ok(o)
 }
 
 /// Turns each argument into an address: IP literals as they are, names through the system
 /// resolver (first address returned).
-fn resolve(args: &[String]) -> Result<Vec<IpAddr>, String> {
+fn resolve(args: &[String]) -> Result<Vec<IpAddr>, ConfigError> {
     if args.is_empty() {
-        return Err("no targets (give one or more IP addresses or names; see --help)".into());
+        return Err(ConfigError::Usage(
+            "no targets (give one or more IP addresses or names; see --help)".into(),
+        ));
     }
     args.iter()
         .map(|a| {
@@ -150,9 +102,9 @@ fn resolve(args: &[String]) -> Result<Vec<IpAddr>, String> {
                 .and_then(|mut it| it.next())
                 .map(|sa| sa.ip())
                 .ok_or_else(|| {
-                    format!(
+                    ConfigError::Usage(format!(
                         "cannot resolve target {a:?} (give an IP address or a name that resolves)"
-                    )
+                    ))
                 })
         })
         .collect()
@@ -192,9 +144,25 @@ mod tests {
 
     fn parse(args: &[&str]) -> Result<ProbeOptions, String> {
         match cli::parse(FLAGS, args.iter().map(|s| s.to_string()), |_| None) {
-            Ok(Parsed::Run(a)) => options(&a),
+            Ok(Parsed::Run(a)) => options(&a).map_err(|e| e.to_string()),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn the_flag_table_and_the_readme_agree() {
+        crate::config::check_flags_against_readme(FLAGS, "`ping` subcommand");
+        let o = parse(&[]).unwrap();
+        let doc = crate::config::readme_defaults("`ping` subcommand");
+        let lit = |f: &str| doc[f].split('`').nth(1).unwrap().to_string();
+        assert_eq!(o.timeout, crate::duration::parse(&lit("timeout")).unwrap());
+        assert_eq!(
+            o.interval,
+            crate::duration::parse(&lit("interval")).unwrap()
+        );
+        assert_eq!(o.count.to_string(), lit("count"));
+        assert_eq!(o.size.to_string(), lit("size"));
+        assert_eq!(o.kind, SocketKind::parse(&lit("socket")).unwrap());
     }
 
     #[test]
@@ -231,7 +199,7 @@ mod tests {
     fn targets_resolve_or_explain() {
         let t = resolve(&["198.18.16.2".into(), "2001:db8:16::2".into()]).unwrap();
         assert_eq!(t.len(), 2);
-        assert!(resolve(&[]).unwrap_err().contains("no targets"));
+        assert!(resolve(&[]).unwrap_err().to_string().contains("no targets"));
     }
 
     #[test]

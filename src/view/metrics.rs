@@ -536,7 +536,7 @@ mod tests {
 
     #[test]
     fn readme_documents_every_metric() {
-        let readme = include_str!("../README.md");
+        let readme = include_str!("../../README.md");
         let mut totals = Totals::new();
         let r = report(vec![
             check(CheckKind::PodPing, "a", true, Some(0.001)),

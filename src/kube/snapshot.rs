@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use super::types::{Condition, EndpointSlice, Ip, Node, Pod, Service};
+use super::objects::{Condition, EndpointSlice, Ip, Node, Pod, Service};
 use super::{AgentPod, DnsInfo, DnsInstance, NodeInfo, Snapshot};
 
 /// Builds the snapshot from the four lists.

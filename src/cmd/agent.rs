@@ -8,68 +8,71 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::app::print_block;
+use super::{print_block, StartError};
 use crate::cli::{self, Parsed};
-use crate::config::{Config, Output, FLAGS};
+use crate::config::{Config, ConfigError, Output, FLAGS};
+use crate::dns;
 use crate::http::{HttpServer, Shared};
 use crate::icmp::{ProbeOptions, Prober};
 use crate::kube::{self, Snapshot};
-use crate::metrics::AgentInfo;
 use crate::plan;
 use crate::report::RoundReport;
 use crate::round::{self, Context};
-use crate::{dns, table};
+use crate::view::log as table;
+use crate::view::metrics::AgentInfo;
 
 const ABOUT: &str =
     "k8s-network-test-daemonset: checks the Kubernetes cluster network from every node \
 (ICMP to every agent pod and node, cluster DNS) and serves the results to Prometheus.\n\
 Subcommands: `ping TARGET...` (see `ping --help`).";
 
-/// Runs the agent with its arguments; returns the exit code.
+/// Runs the agent with its arguments; returns the exit code (a start-up error is logged as
+/// one line and is exit code 2).
 pub fn main(argv: Vec<String>) -> i32 {
-    let args = match cli::parse(FLAGS, argv, |k| std::env::var(k).ok()) {
-        Ok(Parsed::Run(a)) => a,
-        Ok(Parsed::Help) => {
-            print_block(&cli::help(
-                "k8s-network-test-daemonset [OPTIONS]",
-                ABOUT,
-                FLAGS,
-            ));
-            return 0;
+    match run(argv) {
+        Ok(code) => code,
+        Err(e) => {
+            log::error!("{e}");
+            2
         }
-        Ok(Parsed::Version) => {
-            print_block(&format!(
-                "k8s-network-test-daemonset {}\n",
-                env!("CARGO_PKG_VERSION")
-            ));
-            return 0;
-        }
-        Err(e) => return config_error(&e.to_string()),
-    };
-    if let Some(extra) = args.positional.first() {
-        return config_error(&format!(
-            "unknown subcommand or argument {extra:?} (see --help)"
-        ));
     }
-    let config = match Config::from_args(&args, hostname) {
-        Ok(c) => c,
-        Err(e) => return config_error(&e),
-    };
-    let mut settings = match kube::Settings::from_args(&args, &|k| std::env::var(k).ok()) {
-        Ok(s) => s,
-        Err(e) => return config_error(&e),
-    };
-    if args.get("discovery-timeout").is_none() {
+}
+
+fn run(argv: Vec<String>) -> Result<i32, StartError> {
+    let args =
+        match cli::parse(FLAGS, argv, |k| std::env::var(k).ok()).map_err(ConfigError::from)? {
+            Parsed::Run(a) => a,
+            Parsed::Help => {
+                print_block(&cli::help(
+                    "k8s-network-test-daemonset [OPTIONS]",
+                    ABOUT,
+                    FLAGS,
+                ));
+                return Ok(0);
+            }
+            Parsed::Version => {
+                print_block(&super::version_line());
+                return Ok(0);
+            }
+        };
+    if let Some(extra) = args.positional.first() {
+        return Err(ConfigError::Usage(format!(
+            "unknown subcommand or argument {extra:?} (see --help)"
+        ))
+        .into());
+    }
+    let config = Config::from_args(&args, hostname)?;
+    let mut settings = kube::Settings::from_args(&args, &|k| std::env::var(k).ok())?;
+    if !args.is_given("discovery-timeout") {
         // The default fits any interval: a round waits at most half of it on the API.
         settings.discovery_timeout = settings.discovery_timeout.min(config.interval / 2);
     } else if settings.discovery_timeout >= config.interval {
-        return config_error("--discovery-timeout: must be less than --interval");
+        return Err(
+            ConfigError::invalid("discovery-timeout", "must be less than --interval").into(),
+        );
     }
     let domain = cluster_domain(&config);
-    let client = match kube::Client::new(settings) {
-        Ok(c) => c,
-        Err(e) => return config_error(&e.to_string()),
-    };
+    let client = kube::Client::new(settings)?;
     let options = ProbeOptions {
         timeout: config.timeout,
         count: config.count,
@@ -77,10 +80,7 @@ pub fn main(argv: Vec<String>) -> i32 {
         kind: config.icmp_socket,
         ..ProbeOptions::default()
     };
-    let prober = match Prober::open(&options) {
-        Ok(p) => p,
-        Err(e) => return config_error(&e.to_string()),
-    };
+    let prober = Prober::open(&options)?;
     log::info!(
         "node {}, pod {}, api {}, cluster domain {domain}, {}",
         config.node_name,
@@ -100,11 +100,6 @@ pub fn main(argv: Vec<String>) -> i32 {
     } else {
         agent.serve()
     }
-}
-
-fn config_error(line: &str) -> i32 {
-    log::error!("{line}");
-    2
 }
 
 fn hostname() -> Option<String> {
@@ -192,29 +187,26 @@ impl Agent {
         Outcome::Done(Box::new(round::run(&plan, &ctx)))
     }
 
-    fn once(mut self) -> i32 {
+    /// One round, printed; exit 0 when every check passed, 1 when one failed.
+    fn once(mut self) -> Result<i32, StartError> {
         let mut api_errors = Vec::new();
         match self.round(None, &mut api_errors) {
-            Outcome::NoMembers(e) => config_error(&format!("cannot run a round: {e}")),
+            Outcome::NoMembers(e) => Err(StartError::Api(e)),
             Outcome::Done(report) => {
                 match self.config.output {
-                    Output::Json => match serde_json::to_string_pretty(&report) {
-                        Ok(j) => print_block(&(j + "\n")),
-                        Err(e) => return config_error(&format!("cannot encode the round: {e}")),
-                    },
+                    Output::Json => print_block(&(serde_json::to_string_pretty(&report)? + "\n")),
                     Output::Text => print_block(&table::render(&report)),
                 }
-                i32::from(report.errors > 0)
+                Ok(i32::from(report.errors > 0))
             }
         }
     }
 
-    fn serve(mut self) -> i32 {
+    /// Rounds until SIGTERM or SIGINT, serving the endpoints.
+    fn serve(mut self) -> Result<i32, StartError> {
         let stop = Arc::new(AtomicBool::new(false));
         for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-            if let Err(e) = signal_hook::flag::register(sig, stop.clone()) {
-                return config_error(&format!("cannot handle signal {sig}: {e}"));
-            }
+            signal_hook::flag::register(sig, stop.clone()).map_err(StartError::Signal)?;
         }
         spawn_exit_watchdog(stop.clone());
         let shared = Arc::new(Shared::new(AgentInfo {
@@ -222,15 +214,12 @@ impl Agent {
             node: self.config.node_name.clone(),
             pod: self.config.pod_name.clone(),
         }));
-        let server = match HttpServer::start(self.config.listen, shared.clone()) {
-            Ok(s) => s,
-            Err(e) => {
-                return config_error(&format!(
-                    "cannot listen on {}: {e} (change --listen)",
-                    self.config.listen
-                ))
+        let server = HttpServer::start(self.config.listen, shared.clone()).map_err(|source| {
+            StartError::Listen {
+                addr: self.config.listen,
+                source,
             }
-        };
+        })?;
         log::info!(
             "serving /prometheus.report, /status.json, /livez, /readyz on {}; a round every {}",
             server.addr,
@@ -275,7 +264,7 @@ impl Agent {
         log::info!("signal received, stopping");
         server.stop();
         claim_exit();
-        0
+        Ok(0)
     }
 }
 
