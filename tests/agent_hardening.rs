@@ -250,13 +250,8 @@ fn a_thread_that_cannot_start_fails_its_checks_not_the_agent() {
         let kind = c["kind"].as_str().unwrap();
         if kind.starts_with("dns-") {
             assert_eq!(c["ok"], false, "{c}");
-            assert!(
-                c["error"]
-                    .as_str()
-                    .unwrap()
-                    .contains("cannot start a thread"),
-                "{c}"
-            );
+            // The check's own thread, or the resolver thread inside it once a slot freed.
+            assert!(c["error"].as_str().unwrap().contains("cannot start"), "{c}");
         } else {
             assert_eq!(c["ok"], true, "{c}");
         }
