@@ -10,6 +10,8 @@ pub mod cli;
 pub mod config;
 pub mod dns;
 pub mod duration;
+#[doc(hidden)]
+pub mod fuzz_targets;
 pub mod icmp;
 pub mod kube;
 pub mod metrics;
