@@ -8,7 +8,7 @@ VERSION ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 MUSL_TARGET := x86_64-unknown-linux-musl
 CARGO ?= cargo
 
-.PHONY: help setup build test lint unit e2e demo image push deploy manifests bench clean
+.PHONY: help setup build test lint unit e2e demo image push deploy manifests bench fuzz fuzz-short clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | awk -F'\t' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -52,6 +52,12 @@ deploy: ## Render k8s.yml with IMAGE:VERSION and kubectl apply it (kube-system)
 
 manifests: ## Check k8s.yml and podmonitor.yml: yamllint, Kubernetes schemas, restricted profile, checkov
 	scripts/check-manifests.sh
+
+fuzz: ## AFL++ on every parser, FUZZ_SECONDS (default 60) per target; findings go to fuzz/regressions/
+	scripts/fuzz.sh
+
+fuzz-short: ## The CI-sized fuzz pass: 10 s per target, quicker-building harnesses
+	FUZZ_SECONDS=$${FUZZ_SECONDS:-10} FUZZ_PROFILE=fuzz-ci scripts/fuzz.sh
 
 clean: ## Remove build output
 	$(CARGO) clean
