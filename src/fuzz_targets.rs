@@ -267,6 +267,9 @@ fn match_deep(family: Family, msg: &Message, data: &[u8]) {
                     assert_eq!(*t, 1, "counted for the wrong target");
                     assert_eq!(from, target, "counted from the wrong source");
                     assert!(cookie_ok, "counted with a foreign cookie");
+                    // TODO(integrator): once the icmp branch's Round knows the payload size it
+                    // sent, assert here that a reply without a cookie never counts when that
+                    // size was at least COOKIE_LEN (today it does: the icmp branch fixes it).
                     assert!(*rtt <= timeout && !late, "counted after the timeout");
                 }
                 Outcome::Failed { target: t } => {

@@ -560,7 +560,13 @@ mod seeds {
                 serde_json::to_string(&v).unwrap().as_bytes(),
             );
         }
-        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/k8s-api");
+        // The repository's copy of the recorded API bodies when it has one, else shared/'s.
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let fixtures = ["tests/fixtures/k8s-api", "../shared/fixtures/k8s-api"]
+            .map(|d| root.join(d))
+            .into_iter()
+            .find(|d| d.is_dir())
+            .unwrap();
         for f in [
             "kubeclient.pods_1.PodList-page1-with-continue.json",
             "kubeclient.pods_2.PodList-page2-last.json",
