@@ -29,6 +29,8 @@ mod cmd;
 mod config;
 pub mod dns;
 mod duration;
+#[doc(hidden)]
+pub mod fuzz_targets;
 pub mod http;
 pub mod icmp;
 pub mod kube;

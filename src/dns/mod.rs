@@ -6,9 +6,9 @@
 //! ([`query`] over UDP, [`system_forward`]/[`system_reverse`] through libc).
 
 mod query;
-mod resolv;
+pub(crate) mod resolv;
 mod system;
-mod wire;
+pub(crate) mod wire;
 
 use std::fmt;
 use std::time::Duration;

@@ -6,16 +6,16 @@
 //! - [`socket`]: open datagram ("ping") or raw ICMP sockets, send, receive with timestamps.
 //! - [`prober`]: the round loop that sends and drains on one thread.
 
-mod matcher;
-mod packet;
+pub(crate) mod matcher;
+pub(crate) mod packet;
 mod prober;
-mod socket;
+pub(crate) mod socket;
 
 use std::fmt;
 use std::net::IpAddr;
 use std::time::Duration;
 
-pub use packet::{checksum, Family, MAX_PAYLOAD};
+pub use packet::{checksum, encode_echo, Family, MAX_PAYLOAD};
 pub use prober::Prober;
 pub use socket::Kind;
 

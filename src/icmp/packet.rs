@@ -218,6 +218,32 @@ pub fn quoted_from_icmp(family: Family, dst: IpAddr, icmp: &[u8]) -> Option<Quot
     })
 }
 
+/// Where a ping socket's queued error came from (the kernel's `sock_extended_err`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrOrigin {
+    /// An ICMP error: its type, code and the 4 bytes after the checksum (MTU for "too big").
+    Icmp { ty: u8, code: u8, info: u32 },
+    /// A local error (the kernel's own errno), e.g. no route.
+    Local { errno: i32 },
+}
+
+/// The message a ping socket's error queue holds: `icmp` is the quoted request's ICMP header
+/// as the queue returns it, `dst` where that request went. Pure, so it is tested and fuzzed
+/// without sockets.
+pub fn errqueue_message(family: Family, dst: IpAddr, origin: ErrOrigin, icmp: &[u8]) -> Message {
+    let quoted = quoted_from_icmp(family, dst, icmp);
+    let text = match origin {
+        ErrOrigin::Icmp { ty, code, info } => error_text(family, ty, code, &info.to_be_bytes()),
+        ErrOrigin::Local { errno } => Some(super::short_error(&std::io::Error::from_raw_os_error(
+            errno,
+        ))),
+    };
+    match (quoted, text) {
+        (Some(quoted), Some(text)) => Message::Error { quoted, text },
+        _ => Message::Other,
+    }
+}
+
 /// Human text for an ICMP error type/code; `None` for types that are not errors.
 /// `rest` is bytes 4..8 of the header (next-hop MTU for "too big").
 pub fn error_text(family: Family, ty: u8, code: u8, rest: &[u8]) -> Option<String> {

@@ -206,17 +206,16 @@ impl IcmpSocket {
         let data = buf.get(..raw.len).unwrap_or(&[]);
         let msg = match (raw.ee, raw.name) {
             (Some(ee), Some(dst)) => {
-                let quoted = packet::quoted_from_icmp(self.family, dst, data);
-                let text = if ee.icmp {
-                    let rest = ee.info.to_be_bytes();
-                    packet::error_text(self.family, ee.ty, ee.code, &rest)
+                let origin = if ee.icmp {
+                    packet::ErrOrigin::Icmp {
+                        ty: ee.ty,
+                        code: ee.code,
+                        info: ee.info,
+                    }
                 } else {
-                    Some(super::short_error(&io::Error::from_raw_os_error(ee.errno)))
+                    packet::ErrOrigin::Local { errno: ee.errno }
                 };
-                match (quoted, text) {
-                    (Some(quoted), Some(text)) => Message::Error { quoted, text },
-                    _ => Message::Other,
-                }
+                packet::errqueue_message(self.family, dst, origin, data)
             }
             _ => Message::Other,
         };

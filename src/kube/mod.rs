@@ -4,11 +4,11 @@
 //! Submodules: `client` (HTTPS, token, errors, paging), `objects` (serde structs for the API
 //! objects), `snapshot` (API objects -> `Snapshot`, pure), `settings` (in-cluster config).
 
-mod client;
+pub(crate) mod client;
 mod error;
-mod objects;
+pub(crate) mod objects;
 mod settings;
-mod snapshot;
+pub(crate) mod snapshot;
 
 use std::net::IpAddr;
 use std::path::PathBuf;
