@@ -6,7 +6,12 @@
 //!
 //! A failed assertion is a finding: either the parser is wrong or the invariant is. So this
 //! module, unlike the agent's code, panics on purpose (the binary never calls it).
-#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+#![allow(
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing
+)]
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
