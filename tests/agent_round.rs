@@ -61,7 +61,7 @@ fn once_prints_the_table_or_json_and_exits_by_result() {
     let failed: Vec<(String, String)> = r
         .checks
         .iter()
-        .filter(|c| !c.ok)
+        .filter(|c| c.is_failed())
         .map(|c| (c.kind.as_str().to_string(), c.target.clone()))
         .collect();
     assert_eq!(
@@ -87,7 +87,13 @@ fn once_prints_the_table_or_json_and_exits_by_result() {
     for c in &r.checks {
         let kind = c.kind.as_str();
         let should_fail = kind == "dns-service" || kind == "dns-reverse";
-        assert_eq!(c.ok, !should_fail, "{kind} {}: {:?}", c.target, c.error);
+        assert_eq!(
+            c.is_ok(),
+            !should_fail,
+            "{kind} {}: {:?}",
+            c.target,
+            c.outcome
+        );
     }
     lab.cluster.set_service_reachable(true);
 
