@@ -193,7 +193,7 @@ impl Agent {
     fn once(mut self) -> Result<i32, StartError> {
         let mut api_errors = Vec::new();
         match self.round(None, &mut api_errors) {
-            Outcome::NoMembers(e) => Err(StartError::Api(e)),
+            Outcome::NoMembers(e) => Err(StartError::NoRound(e)),
             Outcome::Done(report) => {
                 match self.config.output {
                     Output::Json => print_block(&(serde_json::to_string_pretty(&report)? + "\n")),
