@@ -105,15 +105,21 @@ pub fn run(plan: &Plan, ctx: &Context<'_>, exec: &dyn Executors) -> RoundReport 
         };
         (echoed, dns)
     });
-    for (n, (i, _)) in echoes.iter().enumerate() {
-        let m = match &echoed {
-            Ok(all) => all
-                .get(n)
-                .cloned()
-                .unwrap_or_else(|| internal("prober returned no result")),
-            Err(failed) => failed.clone(),
-        };
-        set(&mut results, *i, m);
+    match echoed {
+        Ok(all) => {
+            let mut all = all.into_iter();
+            for (i, _) in &echoes {
+                let m = all
+                    .next()
+                    .unwrap_or_else(|| internal("prober returned no result"));
+                set(&mut results, *i, m);
+            }
+        }
+        Err(failed) => {
+            for (i, _) in &echoes {
+                set(&mut results, *i, failed.clone());
+            }
+        }
     }
     for ((i, _), m) in lookups.iter().zip(looked_up) {
         set(&mut results, *i, m);
@@ -159,5 +165,84 @@ pub fn assemble(
         first_round: ctx.previous.is_none(),
         api_error: ctx.api_error.clone(),
         snapshot_age_seconds: ctx.snapshot_age.as_secs_f64(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{CheckKey, CheckKind, Outcome, Status};
+
+    /// Echoes: every address but the last gets an answer. DNS: a reverse lookup panics.
+    struct Broken;
+
+    impl Executors for Broken {
+        fn echo(&self, addrs: &[IpAddr]) -> Vec<Measured> {
+            let answered = addrs.len().saturating_sub(1);
+            vec![Measured::of(Outcome::Passed); answered]
+        }
+
+        fn dns(&self, probe: &Probe) -> Measured {
+            if matches!(probe, Probe::SystemReverse { .. }) {
+                panic!("a bug in a DNS probe");
+            }
+            Measured::of(Outcome::Passed)
+        }
+    }
+
+    #[test]
+    fn missing_results_and_panics_fail_their_checks_alone() {
+        let key = |kind, target: &str| CheckKey::new(kind, "n1", target, "");
+        let echo = |addr: &str| Probe::Echo {
+            addr: addr.parse().unwrap(),
+        };
+        let plan = Plan {
+            checks: vec![
+                crate::plan::Planned {
+                    key: key(CheckKind::DnsReverse, "kube-dns"),
+                    probe: Probe::SystemReverse {
+                        ip: "198.18.250.10".parse().unwrap(),
+                    },
+                },
+                crate::plan::Planned {
+                    key: key(CheckKind::HostPing, "a"),
+                    probe: echo("198.18.0.1"),
+                },
+                crate::plan::Planned {
+                    key: key(CheckKind::DnsService, "kube-dns.tst."),
+                    probe: Probe::SystemForward {
+                        name: "kube-dns.tst.".into(),
+                    },
+                },
+                crate::plan::Planned {
+                    key: key(CheckKind::HostPing, "b"),
+                    probe: echo("198.18.0.2"),
+                },
+            ],
+        };
+        let ctx = Context {
+            node: "n1",
+            pod: "agent-1",
+            previous: None,
+            api_error: None,
+            snapshot_age: Duration::ZERO,
+        };
+        let r = run(&plan, &ctx, &Broken);
+        let got: Vec<(&str, Status, Option<Reason>)> = r
+            .checks
+            .iter()
+            .map(|c| (c.target.as_str(), c.status(), c.outcome.reason()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("kube-dns", Status::Failed, Some(Reason::Internal)),
+                ("a", Status::Passed, None),
+                ("kube-dns.tst.", Status::Passed, None),
+                ("b", Status::Failed, Some(Reason::Internal)),
+            ]
+        );
+        assert_eq!(r.errors, 2);
+        assert!(r.first_round && r.changes.is_empty());
     }
 }
