@@ -8,7 +8,7 @@
 //! node can report for itself. DNS: forward lookups of two well-known names, reverse lookups of
 //! the service and instance IPs, and a direct query to each serving instance.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 
 use crate::dns::QType;
@@ -74,9 +74,9 @@ pub fn plan(snapshot: &Snapshot, domain: &str) -> Plan {
         .collect();
     // A usable agent pod on a node the node list does not know (yet) still gets a row; an
     // unscheduled pod (no node) or a leftover on a removed node is no missing node.
+    let known: HashSet<&str> = nodes.iter().map(|(n, _)| *n).collect();
     for (node, pods) in &pods_by_node {
-        let known = nodes.iter().any(|(n, _)| n == node);
-        if !known && !node.is_empty() && pick_agent(pods).is_ok() {
+        if !known.contains(node) && !node.is_empty() && pick_agent(pods).is_ok() {
             nodes.push((node, pods.iter().flat_map(|p| p.host_ips.clone()).collect()));
         }
     }

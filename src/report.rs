@@ -136,10 +136,10 @@ impl Measured {
     }
 }
 
-/// One check of one round. JSON (see [`CheckJson`]) keeps the flat form of earlier versions:
+/// One check of one round. JSON (see `CheckJson`) keeps the flat form of earlier versions:
 /// `ok` (null when skipped), `error` (the message) and `reason`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(into = "CheckJson", try_from = "CheckJson")]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(try_from = "CheckJson")]
 pub struct Check {
     pub kind: CheckKind,
     /// The node the target belongs to ("" when none, e.g. the DNS service).
@@ -219,8 +219,8 @@ impl Check {
     }
 }
 
-/// A check as JSON has it (field order included).
-#[derive(Serialize, Deserialize)]
+/// A check as JSON has it (field order included); read into a [`Check`].
+#[derive(Deserialize)]
 struct CheckJson {
     kind: CheckKind,
     target_node: String,
@@ -238,25 +238,43 @@ struct CheckJson {
     sent: u32,
     #[serde(default)]
     received: u32,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(default)]
     answer: String,
 }
 
-impl From<Check> for CheckJson {
-    fn from(c: Check) -> CheckJson {
-        CheckJson {
-            ok: c.status().ok(),
-            reason: c.outcome.reason(),
-            error: c.outcome.message().map(str::to_string),
-            kind: c.kind,
-            target_node: c.target_node,
-            target: c.target,
-            address: c.address,
-            rtt_seconds: c.rtt_seconds,
-            sent: c.sent,
-            received: c.received,
-            answer: c.answer,
+/// The same fields, borrowed from a [`Check`] to write it without copying.
+#[derive(Serialize)]
+struct CheckJsonRef<'a> {
+    kind: CheckKind,
+    target_node: &'a str,
+    target: &'a str,
+    address: &'a str,
+    ok: Option<bool>,
+    rtt_seconds: Option<f64>,
+    error: Option<&'a str>,
+    reason: Option<Reason>,
+    sent: u32,
+    received: u32,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    answer: &'a str,
+}
+
+impl Serialize for Check {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        CheckJsonRef {
+            kind: self.kind,
+            target_node: &self.target_node,
+            target: &self.target,
+            address: &self.address,
+            ok: self.status().ok(),
+            rtt_seconds: self.rtt_seconds,
+            error: self.outcome.message(),
+            reason: self.outcome.reason(),
+            sent: self.sent,
+            received: self.received,
+            answer: &self.answer,
         }
+        .serialize(s)
     }
 }
 
