@@ -22,7 +22,7 @@ use crate::icmp::matcher::{Outcome, Round};
 use crate::icmp::packet::{self, Family, Message, COOKIE_LEN};
 use crate::kube::objects::{EndpointSlice, List, Node, Pod, Service, Status};
 use crate::kube::{snapshot as discovery, Snapshot};
-use crate::report::{Check, CheckKind, RoundReport};
+use crate::report::{CheckKind, RoundReport};
 
 /// A fuzz entry point: takes any bytes, panics only on a finding.
 pub type Target = fn(&[u8]);
@@ -119,7 +119,9 @@ pub fn icmp_errqueue(data: &[u8]) {
     // The socket's own code path, pure.
     let msg = packet::errqueue_message(family, dst, origin, quoted);
     match &msg {
-        Message::Error { quoted: q, text } => {
+        Message::Error {
+            quoted: q, text, ..
+        } => {
             assert_eq!(Some(*q), quoted_msg, "an error without its quoted request");
             check_error_text(text);
         }
@@ -177,7 +179,7 @@ fn check_decoded(family: Family, icmp: &[u8], msg: &Message) {
                 None => assert!(payload.len() < COOKIE_LEN, "cookie ignored"),
             }
         }
-        Message::Error { quoted, text } => {
+        Message::Error { quoted, text, .. } => {
             let (ty, code) = (icmp.first().copied(), icmp.get(1).copied());
             let (Some(ty), Some(code)) = (ty, code) else {
                 panic!("an error from an empty packet");
@@ -510,61 +512,72 @@ fn unique<T: PartialEq>(v: &[T]) -> bool {
         .all(|(i, x)| !v.get(..i).unwrap_or(&[]).contains(x))
 }
 
-/// The plan of a snapshot, then a round report with every ping alternately passed and
-/// failed, rendered as metrics (checked line by line) and as the log table.
+/// Echoes alternately answered and lost, every DNS probe timed out: a round without sockets.
+struct Alternating;
+
+impl crate::round::Executors for Alternating {
+    fn echo(&self, addrs: &[IpAddr]) -> Vec<crate::report::Measured> {
+        (0..addrs.len())
+            .map(|i| {
+                if i % 2 == 0 {
+                    crate::report::Measured {
+                        rtt_seconds: Some(0.000_25),
+                        sent: 1,
+                        received: 1,
+                        ..crate::report::Measured::of(crate::report::Outcome::Passed)
+                    }
+                } else {
+                    crate::report::Measured::failed(
+                        crate::report::Reason::Timeout,
+                        "no reply within 1s",
+                    )
+                }
+            })
+            .collect()
+    }
+
+    fn dns(&self, _probe: &crate::plan::Probe) -> crate::report::Measured {
+        crate::report::Measured::failed(crate::report::Reason::Timeout, "timed out after 1s")
+    }
+}
+
+/// The plan of a snapshot, checked for consistency, then a round of it (without sockets),
+/// rendered as metrics (checked line by line), as the log table and as JSON, and compared
+/// with a second round for status changes.
 fn check_plan(snap: &Snapshot, domain: &str) {
+    use crate::plan::Probe;
     let plan = crate::plan::plan(snap, domain);
-    let mut host_pings = 0;
-    for row in &plan.rows {
-        assert!(row.pod.is_some() != row.missing_reason.is_some(), "{row:?}");
-        host_pings += row.host_ips.len();
-        if let Some(pod) = &row.pod {
-            assert!(pod.phase == "Running" && !pod.deleting && !pod.pod_ips.is_empty());
-            assert_eq!(pod.node, row.node, "a pod pinged on another node's row");
+    for p in &plan.checks {
+        let k = p.key.kind;
+        match &p.probe {
+            Probe::Echo { addr } => {
+                assert!(
+                    matches!(k, CheckKind::HostPing | CheckKind::PodPing),
+                    "{p:?}"
+                );
+                assert_eq!(p.key.address, addr.to_string(), "{p:?}");
+            }
+            Probe::Known(outcome) => {
+                assert_eq!(k, CheckKind::NodeWithoutAgent, "{p:?}");
+                assert_ne!(outcome.status(), crate::report::Status::Passed, "{p:?}");
+            }
+            _ => assert!(k.as_str().starts_with("dns-"), "{p:?}"),
         }
     }
-    let count = |k: CheckKind| plan.pings.iter().filter(|p| p.kind == k).count();
-    assert_eq!(count(CheckKind::HostPing), host_pings);
-    let pod_pings: usize = plan
-        .rows
-        .iter()
-        .filter_map(|r| r.pod.as_ref())
-        .map(|p| p.pod_ips.len())
-        .sum();
-    assert_eq!(count(CheckKind::PodPing), pod_pings);
-    assert_eq!(plan.pings.len(), host_pings + pod_pings);
-    let missing = plan.rows.iter().filter(|r| r.pod.is_none()).count();
-    assert_eq!(plan.static_checks.len(), missing);
-    assert!(plan.static_checks.iter().all(|c| !c.ok));
+    let count = |k: CheckKind| plan.checks.iter().filter(|p| p.key.kind == k).count();
     let live = snap
         .dns
         .instances
         .iter()
         .filter(|i| !i.terminating && (i.ready || i.serving))
         .count();
-    assert_eq!(plan.dns.len(), 2 + snap.dns.service_ips.len() + 2 * live);
+    let dns =
+        count(CheckKind::DnsService) + count(CheckKind::DnsReverse) + count(CheckKind::DnsInstance);
+    assert_eq!(dns, 2 + snap.dns.service_ips.len() + 2 * live);
+    // At most one missing-agent check per node entry (a pod on an unknown node adds a row,
+    // but never a missing agent).
+    assert!(count(CheckKind::NodeWithoutAgent) <= snap.nodes.len());
 
-    let mut checks: Vec<Check> = plan
-        .pings
-        .iter()
-        .enumerate()
-        .map(|(i, t)| {
-            let ok = i % 2 == 0;
-            let result = crate::icmp::PingResult {
-                target: t.address,
-                sent: 1,
-                received: u32::from(ok),
-                rtts: if ok {
-                    vec![Duration::from_micros(250)]
-                } else {
-                    vec![]
-                },
-                error: (!ok).then(|| "no reply within 1s".to_string()),
-            };
-            crate::round::ping_check(t, &result)
-        })
-        .collect();
-    checks.extend(plan.static_checks.iter().cloned());
     let node = snap
         .nodes
         .first()
@@ -575,31 +588,47 @@ fn check_plan(snap: &Snapshot, domain: &str) {
         .first()
         .map(|p| p.name.clone())
         .unwrap_or_default();
-    let report = RoundReport {
-        snapshot_age_seconds: 0.0,
-        node: node.clone(),
-        pod: pod.clone(),
-        started_at: "2026-01-01T00:00:00Z".to_string(),
-        duration_seconds: 1.0,
-        errors: checks.iter().filter(|c| !c.ok).count(),
-        changes: crate::report::diff(&checks, checks.get(..checks.len() / 2).unwrap_or(&[])),
-        checks,
-        first_round: false,
+    let ctx = crate::round::Context {
+        node: &node,
+        pod: &pod,
+        previous: None,
         api_error: None,
+        snapshot_age: Duration::ZERO,
     };
+    let first = crate::round::run(&plan, &ctx, &Alternating);
+    assert_eq!(
+        first.checks.len(),
+        plan.checks.len(),
+        "a check lost in the round"
+    );
+    assert_eq!(
+        first.errors,
+        first.checks.iter().filter(|c| c.is_failed()).count()
+    );
+    let second = crate::round::run(
+        &plan,
+        &crate::round::Context {
+            previous: Some(&first),
+            ..ctx
+        },
+        &Alternating,
+    );
     let mut totals = crate::view::metrics::Totals::new();
-    totals.record(&report);
+    totals.record(&first);
+    totals.record(&second);
     let info = crate::view::metrics::AgentInfo {
         version: "0.0.0".to_string(),
         node,
         pod,
     };
-    let text = crate::view::metrics::render(Some(&report), &totals, &info);
+    let text = crate::view::metrics::render(Some(&second), &totals, &info);
     for line in text.lines() {
         check_exposition_line(line);
     }
-    let _ = crate::view::log::render(&report);
-    let _ = serde_json::to_string(&report);
+    let _ = crate::view::log::render(&second);
+    let json = serde_json::to_string(&second).expect("a round encodes");
+    let back: RoundReport = serde_json::from_str(&json).expect("and decodes");
+    assert_eq!(back.checks.len(), second.checks.len());
 }
 
 /// One line of the Prometheus text format: a `#` comment, or `name{label="value",...} value`

@@ -252,6 +252,7 @@ fn a_thread_that_cannot_start_fails_its_checks_not_the_agent() {
             assert_eq!(c["ok"], false, "{c}");
             // The check's own thread, or the resolver thread inside it once a slot freed.
             assert!(c["error"].as_str().unwrap().contains("cannot start"), "{c}");
+            assert_eq!(c["reason"], "no-thread", "{c}");
         } else {
             assert_eq!(c["ok"], true, "{c}");
         }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use k8s_network_test_daemonset::http::{HttpServer, Limits, Shared};
 use k8s_network_test_daemonset::http::{Reason, Status};
-use k8s_network_test_daemonset::report::{Check, CheckKind, RoundReport};
+use k8s_network_test_daemonset::report::{self, Check, CheckKind, RoundReport};
 use k8s_network_test_daemonset::view::metrics::AgentInfo;
 
 fn shared() -> Arc<Shared> {
@@ -52,6 +52,7 @@ fn publish_round(shared: &Shared, targets: usize) {
                 &format!("node-{i}"),
                 &format!("k8s-network-test-daemonset-{i:05}"),
                 &format!("198.18.{}.{}", i / 250, i % 250),
+                report::Reason::Timeout,
                 "no reply within 1s",
             )
             .passed(0.0004)

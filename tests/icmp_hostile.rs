@@ -24,6 +24,7 @@ use cluster_box::icmp_forge::{self, echo_reply, unreachable, Flood, Forged, Forg
 use k8s_network_test_daemonset::icmp::Family;
 use k8s_network_test_daemonset::icmp::Kind;
 use k8s_network_test_daemonset::icmp::{PingResult, ProbeOptions, Prober, SocketKind};
+use k8s_network_test_daemonset::report::Reason;
 
 const PROBER4: &str = "198.18.16.1";
 const PROBER6: &str = "2001:db8:16::1";
@@ -586,6 +587,11 @@ fn sends_the_kernel_refuses_fail_their_target_by_errno() {
                 }
                 let r = round.iter().find(|r| r.target == ip(a)).unwrap();
                 assert_eq!(r.error.as_deref(), Some(why), "{kind:?}: {r:?}");
+                let reason = match why {
+                    NO_ROUTE => Reason::Unreachable,
+                    _ => Reason::NotPermitted,
+                };
+                assert_eq!(r.reason, Some(reason), "{kind:?}: {r:?}");
             }
         }
         // Nothing waited for a timeout: the refused requests were settled when sent.
@@ -641,6 +647,7 @@ fn a_queue_that_stays_full_fails_its_sends_within_the_round() {
     let full = r
         .iter()
         .filter(|x| x.error.as_deref() == Some("send failed: no buffer space available"))
+        .inspect(|x| assert_eq!(x.reason, Some(Reason::NoBuffer), "{x:?}"))
         .count();
     let passed = r.iter().filter(|x| x.ok()).count();
     eprintln!(

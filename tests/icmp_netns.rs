@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use k8s_network_test_daemonset::icmp::Family;
 use k8s_network_test_daemonset::icmp::Kind;
 use k8s_network_test_daemonset::icmp::{PingResult, ProbeOptions, Prober, SocketKind};
+use k8s_network_test_daemonset::report::Reason;
 
 const LIVE4: &str = "198.18.16.2";
 const LIVE6: &str = "2001:db8:16::2";
@@ -120,7 +121,7 @@ fn check_classic(results: &[PingResult], unreachable_has_error: bool) {
     for a in [LIVE4, LIVE6] {
         let r = by(a);
         assert!(r.ok(), "{a} should be alive: {r:?}");
-        assert_eq!(r.error, None);
+        assert_eq!((&r.error, r.reason), (&None, None));
         assert!(r.rtts[0] < Duration::from_millis(700), "{r:?}");
     }
     for a in [DROP4, DROP6] {
@@ -130,6 +131,7 @@ fn check_classic(results: &[PingResult], unreachable_has_error: bool) {
             r.error.as_deref().unwrap_or("").contains("no reply"),
             "{r:?}"
         );
+        assert_eq!(r.reason, Some(Reason::Timeout), "{r:?}");
     }
     for a in [UNREACH4, UNREACH6] {
         let r = by(a);
@@ -140,6 +142,7 @@ fn check_classic(results: &[PingResult], unreachable_has_error: bool) {
                 e.contains("unreachable") || e.contains("no route"),
                 "{a}: want an icmp error, got {r:?}"
             );
+            assert_eq!(r.reason, Some(Reason::Unreachable), "{r:?}");
         }
     }
 }
@@ -155,7 +158,7 @@ fn live_dead_unreachable(kind: SocketKind, tag: &str) {
     let n = net(tag, true);
     let rounds = probe_in(&n.p, opts(kind), 2, classic_targets());
     for r in &rounds {
-        assert_eq!(r.len(), 6);
+        assert_eq!(r.len(), classic_targets().len());
         check_classic(r, true);
     }
     drop(n.q);
@@ -643,6 +646,7 @@ fn unroutable_target_fails_alone_with_send_error() {
             .starts_with("send failed: "),
         "{r:?}"
     );
+    assert_eq!(r[1].reason, Some(Reason::Unreachable), "{r:?}");
 }
 
 #[test]

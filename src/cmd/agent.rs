@@ -17,7 +17,7 @@ use crate::icmp::{ProbeOptions, Prober};
 use crate::kube::{self, Snapshot};
 use crate::plan;
 use crate::report::RoundReport;
-use crate::round::{self, Context};
+use crate::round::{self, Context, Live};
 use crate::view::log as table;
 use crate::view::metrics::AgentInfo;
 
@@ -178,13 +178,15 @@ impl Agent {
         let ctx = Context {
             node: &self.config.node_name,
             pod: &self.config.pod_name,
-            prober: &self.prober,
-            dns_timeout: self.config.dns_timeout,
             previous,
             api_error,
             snapshot_age: discovered.elapsed(),
         };
-        Outcome::Done(Box::new(round::run(&plan, &ctx)))
+        let live = Live {
+            prober: &self.prober,
+            dns_timeout: self.config.dns_timeout,
+        };
+        Outcome::Done(Box::new(round::run(&plan, &ctx, &live)))
     }
 
     /// One round, printed; exit 0 when every check passed, 1 when one failed.

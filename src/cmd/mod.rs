@@ -18,7 +18,7 @@ pub enum StartError {
     Config(ConfigError),
     /// The API client cannot be set up (token or CA file).
     Api(crate::kube::Error),
-    /// `--once` found no members to probe: its one discovery failed.
+    /// `--once` could not discover any members, so there is no round to run.
     NoRound(crate::kube::Error),
     /// No ICMP socket can be opened.
     Icmp(crate::icmp::OpenError),

@@ -16,7 +16,8 @@ use std::time::Duration;
 
 pub use client::Client;
 pub use error::Error;
-pub use objects::{Node, Pod};
+pub use objects::{EndpointSlice, Node, Pod, Service};
+pub use snapshot::snapshot as snapshot_of;
 
 /// Where and how to reach the API server, from flags, environment and the service account.
 #[derive(Debug, Clone, PartialEq, Eq)]
