@@ -3,6 +3,7 @@
 //! RBAC and throttling answers, server errors, hangs, broken and oversized bodies, TLS trust
 //! and unusable files. Loopback only (127.0.0.1, port 0); no namespaces needed.
 
+use cluster_box::{ip, ips};
 use k8s_api_standin::api::expired;
 use k8s_api_standin::{
     agent_pod, deleting, dns_endpoint_slice, dns_service, node, Cluster, DnsEndpoint, Fault,
@@ -21,14 +22,6 @@ fn fixture(name: &str) -> String {
         .join("tests/fixtures/k8s-api")
         .join(name);
     std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-}
-
-fn ip(s: &str) -> IpAddr {
-    s.parse().unwrap()
-}
-
-fn ips(s: &[&str]) -> Vec<IpAddr> {
-    s.iter().map(|s| ip(s)).collect()
 }
 
 /// Three dual-stack nodes (node-1 control plane, node-3 NotReady and cordoned), an agent on
@@ -243,6 +236,29 @@ fn paging_follows_continue_without_resource_version() {
     let n = s.server.requests().len();
     assert_eq!(node_names(&c.list_nodes().unwrap()).len(), 3);
     assert_eq!(s.since(n).len(), 1);
+}
+
+#[test]
+fn a_repeating_continue_token_is_refused_at_once() {
+    let s = Setup::new(cluster());
+    let c = s.client();
+    // Every page hands out the second page's token again: a client that trusted it would
+    // fetch that page until the page cap; this one stops at the first repeat.
+    s.server.set_fault(Fault::RepeatContinue { limit: 1 });
+    let n = s.server.requests().len();
+    let e = c.list_nodes().unwrap_err();
+    assert_eq!(e.kind(), "decode", "{e:?}");
+    assert_line(&e, &["/api/v1/nodes", "continue tokens repeat"]);
+    let t = s.since(n);
+    let tokens: Vec<Option<&str>> = t.iter().map(|r| param(r, "continue")).collect();
+    // The first page, then the second page once: its answer repeats the token just used.
+    assert_eq!(tokens.len(), 2, "{t:?}");
+    assert_eq!(tokens[0], None);
+    assert!(tokens[1].is_some(), "{t:?}");
+    // Discovery fails with it, and works again once the server pages properly.
+    assert!(c.snapshot().is_err());
+    s.server.clear_fault();
+    assert_eq!(node_names(&c.list_nodes().unwrap()).len(), 3);
 }
 
 #[test]

@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use k8s_api_standin as api;
 
 use crate::prometheus::Prometheus;
-use crate::{http, Cluster, Spec, API_IP, DNS_SERVICE_IP};
+pub use crate::status::failed_checks;
+use crate::{http, status, Cluster, Spec, API_IP, DNS_SERVICE_IP};
 
 /// The agents' metrics port, as in the manifest.
 pub const AGENT_PORT: u16 = 8123;
@@ -215,30 +216,20 @@ impl Lab {
 
     /// The agent's last round as JSON, once it has one.
     pub fn status(&self, i: usize) -> Option<serde_json::Value> {
-        let r = self.agent_get(i, "/status.json").ok()?;
-        if r.status != 200 {
-            return None;
-        }
-        serde_json::from_str(&r.body).ok()
+        status::from_response(self.agent_get(i, "/status.json"))
     }
 
     /// Waits until agent `i` publishes a round that started after `after` (RFC 3339, which
-    /// sorts as text), up to `timeout`.
+    /// sorts as text), up to `timeout`. Take `after` once the fault under test is in place,
+    /// so that the round sees it.
     pub fn round_after(&self, i: usize, after: &str, timeout: Duration) -> serde_json::Value {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(s) = self.status(i) {
-                if s["started_at"].as_str().is_some_and(|t| t > after) {
-                    return s;
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
-                "agent {i} published no round after {after} within {timeout:?}; its log:\n{}",
-                self.agent_log(i)
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        status::round_after(
+            &format!("agent {i}"),
+            after,
+            timeout,
+            || self.status(i),
+            || format!("its log:\n{}", self.agent_log(i)),
+        )
     }
 
     /// The agent's stderr log so far.
@@ -258,26 +249,6 @@ impl Drop for Lab {
             self.stop_agent(i);
         }
     }
-}
-
-/// `"<kind> <target>"` of every failed check in a round's JSON (`/status.json`).
-pub fn failed_checks(round: &serde_json::Value) -> BTreeSet<String> {
-    round["checks"]
-        .as_array()
-        .map(|checks| {
-            checks
-                .iter()
-                .filter(|c| c["ok"] == false)
-                .map(|c| {
-                    format!(
-                        "{} {}",
-                        c["kind"].as_str().unwrap_or("?"),
-                        c["target"].as_str().unwrap_or("?")
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// The Kubernetes objects of the cluster: nodes, the agent pods (minus `hidden`), the
