@@ -242,8 +242,10 @@ impl Cluster {
         let zone = cluster_zone(&spec.domain, &dns_names);
         let dns: Vec<DnsPod> = dns_names
             .iter()
-            .map(|(name, ip, node)| {
-                let pod = add_pod(&nodes[*node], *node, name, *ip, &format!("d{node}"));
+            .enumerate()
+            .map(|(k, (name, ip, node))| {
+                // Tagged by instance: two instances may share a node (fewer nodes than them).
+                let pod = add_pod(&nodes[*node], *node, name, *ip, &format!("d{k}"));
                 let server = Dnsmasq::spawn(Some(&pod.ns.name), &[IpAddr::V4(*ip)], &zone);
                 DnsPod { pod, server }
             })
