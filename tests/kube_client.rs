@@ -238,6 +238,105 @@ fn paging_follows_continue_without_resource_version() {
     assert_eq!(s.since(n).len(), 1);
 }
 
+/// The items of a recorded YAML `List` fixture of `kind`, as the JSON the API serves.
+fn yaml_items(name: &str, kind: &str) -> Vec<Value> {
+    let list: Value = serde_yaml_ng::from_str(&fixture(name))
+        .unwrap_or_else(|e| panic!("{name} is not YAML: {e}"));
+    list["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{name} is not a List"))
+        .iter()
+        .filter(|o| o["kind"] == kind)
+        .cloned()
+        .collect()
+}
+
+/// The recorded dual-stack cluster (kind with Cilium, Kubernetes 1.27): its three nodes as
+/// recorded, and its dual-stack Service with the paired IPv4 and IPv6 EndpointSlices standing
+/// in for the cluster DNS (renamed to kube-dns in kube-system, otherwise as recorded). The
+/// snapshot has both families everywhere: node IPs, service IPs and instances.
+#[test]
+fn recorded_dual_stack_cluster_gives_a_dual_stack_snapshot() {
+    let nodes = yaml_items(
+        "cilium.controlplane-dualstack-v1.27.init.kind-dual-stack-Nodes-control-plane-taint.yaml",
+        "Node",
+    );
+    let state = "cilium.controlplane-dualstack-v1.27.state1.Services-Endpoints-EndpointSlices-IPv4-IPv6.yaml";
+    let as_dns = |mut o: Value| {
+        o["metadata"]["name"] = "kube-dns".into();
+        o["metadata"]["namespace"] = "kube-system".into();
+        o
+    };
+    let service = yaml_items(state, "Service")
+        .into_iter()
+        .find(|s| s["metadata"]["name"] == "echo-dualstack")
+        .map(as_dns)
+        .expect("the dual-stack Service");
+    let slices: Vec<Value> = yaml_items(state, "EndpointSlice")
+        .into_iter()
+        .filter(|o| o["metadata"]["labels"]["kubernetes.io/service-name"] == "echo-dualstack")
+        .map(|mut o| {
+            let name = o["metadata"]["name"].clone();
+            o = as_dns(o);
+            o["metadata"]["name"] = name;
+            o["metadata"]["labels"]["kubernetes.io/service-name"] = "kube-dns".into();
+            o
+        })
+        .collect();
+    assert_eq!((nodes.len(), slices.len()), (3, 2));
+    let s = Setup::new(Cluster {
+        nodes,
+        services: vec![service],
+        endpointslices: slices,
+        pods: vec![],
+    });
+    let snap = s
+        .client()
+        .snapshot()
+        .expect("snapshot of the recorded cluster");
+
+    let both = |ips: &[IpAddr]| ips.iter().any(IpAddr::is_ipv4) && ips.iter().any(IpAddr::is_ipv6);
+    let names: Vec<&str> = snap.nodes.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "dual-stack-control-plane",
+            "dual-stack-worker",
+            "dual-stack-worker2"
+        ]
+    );
+    for n in &snap.nodes {
+        assert!(both(&n.internal_ips), "{n:?}");
+    }
+    assert!(snap.nodes[0].control_plane && !snap.nodes[1].control_plane);
+    assert_eq!(
+        snap.nodes[0].internal_ips,
+        ips(&["172.18.0.7", "fc00:f853:ccd:e793::7"])
+    );
+    assert_eq!(
+        snap.dns.service_ips,
+        ips(&["10.96.125.19", "fd00:10:96::14f9"])
+    );
+    let instances: Vec<IpAddr> = snap.dns.instances.iter().map(|i| i.ip).collect();
+    assert_eq!(
+        instances.len(),
+        4,
+        "two pods, each in both slices: {instances:?}"
+    );
+    assert!(both(&instances), "{instances:?}");
+    for i in &snap.dns.instances {
+        assert!(i.ready && i.serving && !i.terminating, "{i:?}");
+        assert!(
+            i.pod.as_deref().is_some_and(|p| p.starts_with("echo-")),
+            "{i:?}"
+        );
+        assert!(i
+            .node
+            .as_deref()
+            .is_some_and(|n| n.starts_with("dual-stack-worker")));
+    }
+}
+
 #[test]
 fn a_repeating_continue_token_is_refused_at_once() {
     let s = Setup::new(cluster());
