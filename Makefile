@@ -28,8 +28,9 @@ lint: setup ## rustfmt check and clippy with -D warnings
 
 test: setup lint manifests image fuzz-short ## The test command: unit, integration, end-to-end and image tests (root for the network ones)
 	@mkdir -p target
-	set -o pipefail; NETTEST_IMAGE=$(IMAGE):$(VERSION) $(CARGO) test --workspace --locked 2>&1 | tee target/test.log
-	@awk '/^test result:/ { p += $$4; f += $$6 } END { printf "tests: %d passed, %d failed\n", p, f }' target/test.log
+	@# Every test binary runs even after a failure; the closing line counts what ran (see the script).
+	@set -o pipefail; NETTEST_IMAGE=$(IMAGE):$(VERSION) $(CARGO) test --workspace --locked --no-fail-fast 2>&1 | tee target/test.log; \
+	status=$$?; awk -f scripts/test-summary.awk target/test.log || status=1; exit $$status
 
 e2e: setup ## End-to-end tests only: a namespace-built cluster, real agents, DNS and Prometheus (root)
 	$(CARGO) test --locked --test e2e --test agent_round -- --nocapture

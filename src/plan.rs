@@ -232,12 +232,14 @@ mod tests {
                         serving: true,
                         terminating: false,
                     },
+                    // Terminating while still ready and serving (graceful shutdown): only the
+                    // terminating rule leaves it out.
                     DnsInstance {
                         ip: ip("198.18.101.6"),
                         pod: Some("coredns-old".into()),
                         node: Some("n2".into()),
-                        ready: false,
-                        serving: false,
+                        ready: true,
+                        serving: true,
                         terminating: true,
                     },
                 ],

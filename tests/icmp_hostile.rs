@@ -46,10 +46,6 @@ const TIMEOUT: Duration = Duration::from_millis(500);
 /// timeout plus a few milliseconds (BENCHMARKS.md), this leaves room for a loaded machine.
 const SLACK: Duration = Duration::from_millis(250);
 
-fn ip(s: &str) -> IpAddr {
-    s.parse().unwrap()
-}
-
 fn live(a: IpAddr) -> bool {
     match a {
         IpAddr::V4(v) => a == ip(LIVE4) || v.octets()[..3] == [198, 18, 24],
@@ -210,10 +206,14 @@ fn run_prober<G>(
                 took: Vec::new(),
                 drops: 0,
             };
-            for _ in 0..rounds {
+            for i in 0..rounds {
                 let t0 = Instant::now();
-                run.rounds.push(prober.probe(&targets));
+                let round = prober.probe(&targets);
                 run.took.push(t0.elapsed());
+                // Every check loops over the results: first, there is one per target.
+                let got: Vec<IpAddr> = round.iter().map(|r| r.target).collect();
+                assert_eq!(got, targets, "round {i}: one result per target");
+                run.rounds.push(round);
             }
             run.drops = drops() - before;
             run

@@ -27,10 +27,6 @@ const DROP6: &str = "2001:db8:16::3";
 const UNREACH4: &str = "198.18.17.5";
 const UNREACH6: &str = "2001:db8:16:17::5";
 
-fn ip(s: &str) -> IpAddr {
-    s.parse().unwrap()
-}
-
 /// Prober namespace `p` and peer `q` on one veth; `p` routes everything via `q`.
 struct Net {
     p: Netns,
@@ -99,7 +95,13 @@ fn probe_in(
             assert_eq!(prober.kind(Family::V4), Some(k));
             assert_eq!(prober.kind(Family::V6), Some(k));
         }
-        (0..rounds).map(|_| prober.probe(&targets)).collect()
+        let results: Vec<Vec<PingResult>> = (0..rounds).map(|_| prober.probe(&targets)).collect();
+        // Every caller loops over the results: first, there is one per target, in order.
+        for (i, round) in results.iter().enumerate() {
+            let got: Vec<IpAddr> = round.iter().map(|r| r.target).collect();
+            assert_eq!(got, targets, "round {i}: one result per target");
+        }
+        results
     })
 }
 

@@ -1,28 +1,14 @@
 //! The metrics text as Prometheus itself reads it: `promtool check metrics` must accept a
 //! realistic scrape without a word, and parsing the text back must give the report's values.
 
-use k8s_network_test_daemonset::report::{Check, CheckKind, Reason, RoundReport};
+mod common;
+
+use common::{check, round};
+use k8s_network_test_daemonset::report::{Check, CheckKind, RoundReport};
 use k8s_network_test_daemonset::view::metrics::{render, AgentInfo, Totals, CONTENT_TYPE};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::process::{Command, Stdio};
-
-fn check(kind: CheckKind, node: &str, target: &str, addr: &str, rtt: Option<f64>) -> Check {
-    let c = Check::failed(
-        kind,
-        node,
-        target,
-        addr,
-        Reason::Timeout,
-        "timeout after 1s",
-    );
-    let c = rtt.map_or(c.clone(), |r| c.passed(r));
-    Check {
-        sent: 3,
-        received: if c.is_ok() { 3 } else { 0 },
-        ..c
-    }
-}
 
 /// Several kinds, passing and failing checks, and label values that need escaping.
 fn realistic_report() -> RoundReport {
@@ -88,18 +74,13 @@ fn realistic_report() -> RoundReport {
         Some(0.7),
     ));
     checks.push(check(CheckKind::PodPing, "nœud-é", "\\\"\n", "", None));
-    let errors = checks.iter().filter(|c| c.is_failed()).count();
     RoundReport {
-        node: "node-0".into(),
         pod: "k8s-network-test-daemonset-abcde".into(),
-        started_at: "2026-11-29T04:00:00Z".into(),
         duration_seconds: 1.042,
-        errors,
-        checks,
-        changes: vec![],
         first_round: false,
         api_error: Some("timed out talking to https://198.18.1.200:6443".into()),
         snapshot_age_seconds: 125.5,
+        ..round(checks)
     }
 }
 

@@ -3,11 +3,13 @@
 //! and can misbehave on purpose ([`Fault`]).
 
 pub mod api;
+pub mod client;
 pub mod fault;
 pub mod objects;
 pub mod select;
 mod server;
 
+pub use client::trusting_client;
 pub use fault::{Fault, FaultPlan};
 pub use objects::{
     agent_pod, deleting, dns_endpoint_slice, dns_service, node, Cluster, DnsEndpoint,
