@@ -10,8 +10,10 @@
 //! - `kube`: the API client and the conversion of API objects into a `Snapshot`.
 //! - `kind`: the check kinds and what the views know about each (one table); `reason`: why
 //!   a check failed or was skipped (a fixed set).
-//! - `plan` (pure): what a round checks and how; `round`: running it, one executor per probe
-//!   family; `report`: the `RoundReport` and its checks (passed, failed or skipped).
+//! - `plan` (pure): what a round checks and how (`mesh`: which peers, when each target is
+//!   checked by only some agents); `round`: running it, one executor per probe family;
+//!   `report`: the `RoundReport` and its checks (passed, failed or skipped); `schedule`:
+//!   when rounds start.
 //! - `icmp`, `dns`: the probes. `view`: the log table and the Prometheus text, views of a
 //!   `RoundReport`; `http`: the bounded server of the endpoints.
 
@@ -34,14 +36,17 @@ pub mod dns;
 mod duration;
 #[doc(hidden)]
 pub mod fuzz_targets;
+mod hash;
 pub mod http;
 pub mod icmp;
 mod kind;
 pub mod kube;
+pub mod mesh;
 pub mod plan;
 mod reason;
 pub mod report;
 pub mod round;
+pub mod schedule;
 pub mod timefmt;
 pub mod view;
 

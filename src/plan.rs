@@ -12,7 +12,8 @@ use std::collections::{BTreeMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 
 use crate::dns::QType;
-use crate::kube::{AgentPod, Snapshot};
+use crate::kube::{AgentPod, DnsInstance, Snapshot};
+use crate::mesh::{Domain, Mesh};
 use crate::report::{CheckKey, CheckKind, Outcome, Reason};
 
 /// How a planned check is probed. The variants fall in three families, each run by one
@@ -56,60 +57,188 @@ impl Plan {
     }
 }
 
-/// Builds the round's plan from a snapshot and the cluster domain.
+/// Builds the round's plan from a snapshot and the cluster domain: every node and every
+/// DNS instance (the full mesh; the agent's own rounds go through a [`Planner`]).
 pub fn plan(snapshot: &Snapshot, domain: &str) -> Plan {
-    let mut out = Plan::default();
-    plan_dns(snapshot, domain, &mut out);
+    Planner::new(domain, "", Reach::FULL).plan(snapshot)
+}
 
+/// How many agents probe each target: all of them, or `k` chosen by rendezvous hashing
+/// (see `mesh`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reach {
+    /// Each node (its host pings, its agent's pod pings, a missing agent) is checked by this
+    /// many agents besides its own; `None`: by every agent (`--peers`).
+    pub peers: Option<usize>,
+    /// Each DNS instance (its direct query and its reverse lookup) is checked by this many
+    /// agents; `None`: by every agent (`--dns-instance-peers`).
+    pub dns_instance_peers: Option<usize>,
+}
+
+impl Reach {
+    /// Every agent checks every node and every DNS instance.
+    pub const FULL: Reach = Reach {
+        peers: None,
+        dns_instance_peers: None,
+    };
+}
+
+/// Plans the rounds of the agent on node `me`, keeping the reduced mesh's choice from one
+/// round to the next while the members stay the same (computing it is O(N^2) hashes).
+#[derive(Debug)]
+pub struct Planner {
+    domain: String,
+    me: String,
+    nodes: Option<Mesh>,
+    dns: Option<Mesh>,
+}
+
+/// A node's row: its name, host IPs, and the agent pod to ping (or why there is none).
+struct Row<'a> {
+    node: &'a str,
+    host_ips: Vec<IpAddr>,
+    agent: Result<&'a AgentPod, String>,
+}
+
+impl Planner {
+    /// The planner of the agent on node `me` in cluster `domain`.
+    pub fn new(domain: &str, me: &str, reach: Reach) -> Planner {
+        Planner {
+            domain: domain.to_string(),
+            me: me.to_string(),
+            nodes: reach.peers.map(|k| Mesh::new(Domain::Node, k)),
+            dns: reach
+                .dns_instance_peers
+                .map(|k| Mesh::new(Domain::DnsInstance, k)),
+        }
+    }
+
+    /// The round's plan for this snapshot.
+    pub fn plan(&mut self, snapshot: &Snapshot) -> Plan {
+        let rows = rows(snapshot);
+        // The agents that probe: every node with a usable agent pod.
+        let sources: Vec<&str> = rows
+            .iter()
+            .filter(|r| r.agent.is_ok())
+            .map(|r| r.node)
+            .collect();
+        let me = self.me.as_str();
+        let instances: Vec<&DnsInstance> = snapshot
+            .dns
+            .instances
+            .iter()
+            // A terminating or non-serving endpoint is on its way out: the Service no longer
+            // sends it traffic, so failing to reach it is not a cluster fault.
+            .filter(|i| !i.terminating && (i.ready || i.serving))
+            .collect();
+        let addresses: Vec<String> = instances.iter().map(|i| i.ip.to_string()).collect();
+        let dns_share = share(&mut self.dns, me, &sources, || {
+            addresses.iter().map(String::as_str).collect()
+        });
+        let mut out = Plan::default();
+        plan_dns(snapshot, &self.domain, &instances, dns_share, &mut out);
+        let node_share = share(&mut self.nodes, me, &sources, || {
+            rows.iter().map(|r| r.node).collect()
+        });
+        for row in &rows {
+            if row.node == me || node_share.is_none_or(|s| s.contains(row.node)) {
+                plan_row(row, &mut out);
+            }
+        }
+        out
+    }
+}
+
+/// The targets `me` checks out of those `targets` lists, or `None` for all of them (no
+/// reduced mesh, or at most as many sources as each target needs).
+fn share<'m, 't>(
+    mesh: &'m mut Option<Mesh>,
+    me: &str,
+    sources: &[&str],
+    targets: impl FnOnce() -> Vec<&'t str>,
+) -> Option<&'m HashSet<String>> {
+    let mesh = mesh.as_mut()?;
+    let with_me = sources.len() + usize::from(!sources.contains(&me));
+    if mesh.is_full(with_me) {
+        return None;
+    }
+    Some(mesh.chosen(me, sources, &targets()))
+}
+
+/// Every node once, in the snapshot's order, with the agent pod picked for it; then a
+/// usable agent pod on a node the node list does not know (yet), which still gets a row (an
+/// unscheduled pod (no node) or a leftover on a removed node is no missing node).
+fn rows(snapshot: &Snapshot) -> Vec<Row<'_>> {
     // Agent pods grouped by node; a node may briefly have two during a rollout.
     let mut pods_by_node: BTreeMap<&str, Vec<&AgentPod>> = BTreeMap::new();
     for pod in &snapshot.agents {
         pods_by_node.entry(pod.node.as_str()).or_default().push(pod);
     }
-
-    let mut nodes: Vec<(&str, Vec<IpAddr>)> = snapshot
+    let mut rows: Vec<Row<'_>> = snapshot
         .nodes
         .iter()
-        .map(|n| (n.name.as_str(), n.internal_ips.clone()))
-        .collect();
-    // A usable agent pod on a node the node list does not know (yet) still gets a row; an
-    // unscheduled pod (no node) or a leftover on a removed node is no missing node.
-    let known: HashSet<&str> = nodes.iter().map(|(n, _)| *n).collect();
-    for (node, pods) in &pods_by_node {
-        if !known.contains(node) && !node.is_empty() && pick_agent(pods).is_ok() {
-            nodes.push((node, pods.iter().flat_map(|p| p.host_ips.clone()).collect()));
-        }
-    }
-
-    for (node, host_ips) in nodes {
-        for ip in &host_ips {
-            out.push(
-                CheckKey::new(CheckKind::HostPing, node, node, &ip.to_string()),
-                Probe::Echo { addr: *ip },
-            );
-        }
-        let candidates = pods_by_node.get(node).map(Vec::as_slice).unwrap_or(&[]);
-        match pick_agent(candidates) {
-            Ok(pod) => {
-                for ip in &pod.pod_ips {
-                    out.push(
-                        CheckKey::new(CheckKind::PodPing, node, &pod.name, &ip.to_string()),
-                        Probe::Echo { addr: *ip },
-                    );
-                }
-            }
-            Err(why) => out.push(
-                CheckKey::new(CheckKind::NodeWithoutAgent, node, node, ""),
-                Probe::Known(Outcome::failed(Reason::NoAgent, why)),
+        .map(|n| Row {
+            node: n.name.as_str(),
+            host_ips: n.internal_ips.clone(),
+            agent: pick_agent(
+                pods_by_node
+                    .get(n.name.as_str())
+                    .map(Vec::as_slice)
+                    .unwrap_or(&[]),
             ),
+        })
+        .collect();
+    let known: HashSet<&str> = rows.iter().map(|r| r.node).collect();
+    for (node, pods) in &pods_by_node {
+        if known.contains(node) || node.is_empty() {
+            continue;
+        }
+        if let Ok(pod) = pick_agent(pods) {
+            rows.push(Row {
+                node,
+                host_ips: pods.iter().flat_map(|p| p.host_ips.clone()).collect(),
+                agent: Ok(pod),
+            });
         }
     }
-    out
+    rows
 }
 
-/// DNS: forward lookups of the well-known names, reverse lookups of the service and instance
-/// IPs, and a direct query to each serving instance.
-fn plan_dns(snapshot: &Snapshot, domain: &str, out: &mut Plan) {
+/// A node's checks: a host ping per host IP, then a pod ping per IP of its agent pod, or a
+/// failed `node-without-agent` check.
+fn plan_row(row: &Row<'_>, out: &mut Plan) {
+    let node = row.node;
+    for ip in &row.host_ips {
+        out.push(
+            CheckKey::new(CheckKind::HostPing, node, node, &ip.to_string()),
+            Probe::Echo { addr: *ip },
+        );
+    }
+    match &row.agent {
+        Ok(pod) => {
+            for ip in &pod.pod_ips {
+                out.push(
+                    CheckKey::new(CheckKind::PodPing, node, &pod.name, &ip.to_string()),
+                    Probe::Echo { addr: *ip },
+                );
+            }
+        }
+        Err(why) => out.push(
+            CheckKey::new(CheckKind::NodeWithoutAgent, node, node, ""),
+            Probe::Known(Outcome::failed(Reason::NoAgent, why.clone())),
+        ),
+    }
+}
+
+/// DNS: forward lookups of the well-known names, reverse lookups of the service IPs, and of
+/// each serving instance (in `share`, when given) its reverse lookup and a direct query.
+fn plan_dns(
+    snapshot: &Snapshot,
+    domain: &str,
+    instances: &[&DnsInstance],
+    share: Option<&HashSet<String>>,
+    out: &mut Plan,
+) {
     let names = crate::dns::forward_names(domain);
     let [kube_dns, _] = &names;
     for name in &names {
@@ -124,15 +253,13 @@ fn plan_dns(snapshot: &Snapshot, domain: &str, out: &mut Plan) {
             Probe::SystemReverse { ip: *ip },
         );
     }
-    for inst in &snapshot.dns.instances {
-        // A terminating or non-serving endpoint is on its way out: the Service no longer
-        // sends it traffic, so failing to reach it is not a cluster fault.
-        if inst.terminating || !(inst.ready || inst.serving) {
+    for inst in instances {
+        let address = inst.ip.to_string();
+        if share.is_some_and(|s| !s.contains(&address)) {
             continue;
         }
         let target = inst.pod.clone().unwrap_or_else(|| inst.ip.to_string());
         let target_node = inst.node.as_deref().unwrap_or_default();
-        let address = inst.ip.to_string();
         out.push(
             CheckKey::new(CheckKind::DnsReverse, target_node, &target, &address),
             Probe::SystemReverse { ip: inst.ip },
@@ -176,7 +303,8 @@ fn pick_agent<'a>(pods: &[&'a AgentPod]) -> Result<&'a AgentPod, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kube::{DnsInfo, DnsInstance, NodeInfo};
+    use crate::kube::{DnsInfo, NodeInfo};
+    use std::collections::BTreeSet;
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
@@ -409,6 +537,151 @@ mod tests {
         assert_eq!(
             node_checks,
             [(CheckKind::PodPing, "n1"), (CheckKind::PodPing, "n2")]
+        );
+    }
+
+    /// `n` nodes, an agent on every one but the last, `instances` DNS instances.
+    fn cluster(n: usize, instances: usize) -> Snapshot {
+        Snapshot {
+            agents: (0..n - 1)
+                .map(|i| {
+                    pod(
+                        &format!("a{i}"),
+                        &format!("n{i}"),
+                        &format!("198.18.{}.{}", 100 + i / 250, i % 250 + 1),
+                        "Running",
+                    )
+                })
+                .collect(),
+            nodes: (0..n)
+                .map(|i| {
+                    node(
+                        &format!("n{i}"),
+                        &format!("198.18.{}.{}", i / 250, i % 250 + 1),
+                    )
+                })
+                .collect(),
+            dns: DnsInfo {
+                service_ips: vec![ip("198.18.250.10")],
+                instances: (0..instances)
+                    .map(|i| DnsInstance {
+                        ip: ip(&format!("198.18.251.{}", i + 1)),
+                        pod: Some(format!("coredns-{i}")),
+                        node: Some(format!("n{i}")),
+                        ready: true,
+                        serving: true,
+                        terminating: false,
+                    })
+                    .collect(),
+            },
+        }
+    }
+
+    #[test]
+    fn with_peers_every_node_is_checked_by_k_others_and_its_own_agent() {
+        let s = cluster(60, 0);
+        let reach = Reach {
+            peers: Some(4),
+            dns_instance_peers: None,
+        };
+        let mut by_node: BTreeMap<String, usize> = BTreeMap::new();
+        for i in 0..59 {
+            let me = format!("n{i}");
+            let p = Planner::new("x", &me, reach).plan(&s);
+            let nodes: BTreeSet<&str> = p
+                .checks
+                .iter()
+                .map(|c| c.key.target_node.as_str())
+                .filter(|n| !n.is_empty())
+                .collect();
+            assert!(nodes.contains(me.as_str()), "{me} checks its own node");
+            for n in nodes.iter().filter(|n| **n != me) {
+                *by_node.entry(n.to_string()).or_default() += 1;
+            }
+            // A checked node gets all its checks (host ping and pod ping, or no agent).
+            for n in &nodes {
+                let kinds: Vec<CheckKind> = p
+                    .checks
+                    .iter()
+                    .filter(|c| c.key.target_node == *n)
+                    .map(|c| c.key.kind)
+                    .collect();
+                let want = if *n == "n59" {
+                    vec![CheckKind::HostPing, CheckKind::NodeWithoutAgent]
+                } else {
+                    vec![CheckKind::HostPing, CheckKind::PodPing]
+                };
+                assert_eq!(kinds, want, "{me} on {n}");
+            }
+        }
+        assert_eq!(by_node.len(), 60);
+        assert!(by_node.values().all(|n| *n == 4), "{by_node:?}");
+        // Without a limit (or with one that covers everyone), the full plan.
+        for peers in [None, Some(59), Some(500)] {
+            let reach = Reach { peers, ..reach };
+            assert_eq!(Planner::new("x", "n3", reach).plan(&s), plan(&s, "x"));
+        }
+    }
+
+    #[test]
+    fn dns_instances_are_shared_out_and_service_checks_stay_everywhere() {
+        let s = cluster(100, 10);
+        let reach = Reach {
+            peers: None,
+            dns_instance_peers: Some(7),
+        };
+        let mut queried: BTreeMap<String, usize> = BTreeMap::new();
+        for i in 0..99 {
+            let p = Planner::new("x", &format!("n{i}"), reach).plan(&s);
+            let count = |k: CheckKind| p.checks.iter().filter(|c| c.key.kind == k).count();
+            assert_eq!(count(CheckKind::DnsService), 2);
+            assert_eq!(count(CheckKind::HostPing), 100, "nodes: the full mesh");
+            let instances: Vec<String> = of(&p, CheckKind::DnsInstance)
+                .iter()
+                .map(|c| c.2.to_string())
+                .collect();
+            let reverses: BTreeSet<String> = of(&p, CheckKind::DnsReverse)
+                .iter()
+                .map(|c| c.2.to_string())
+                .collect();
+            // Its own reverse lookup goes with each instance; the service IP's stays.
+            assert!(reverses.contains("198.18.250.10"));
+            assert_eq!(reverses.len(), instances.len() + 1);
+            for a in instances {
+                assert!(reverses.contains(&a));
+                *queried.entry(a).or_default() += 1;
+            }
+        }
+        assert_eq!(queried.len(), 10);
+        assert!(queried.values().all(|n| *n == 7), "{queried:?}");
+    }
+
+    #[test]
+    fn the_planner_keeps_its_choice_while_members_stay() {
+        let s = cluster(80, 3);
+        let reach = Reach {
+            peers: Some(3),
+            dns_instance_peers: Some(2),
+        };
+        let mut planner = Planner::new("x", "n5", reach);
+        let first = planner.plan(&s);
+        for _ in 0..3 {
+            assert_eq!(planner.plan(&s), first);
+        }
+        let computed = |p: &Planner| {
+            (
+                p.nodes.as_ref().map(Mesh::computations),
+                p.dns.as_ref().map(Mesh::computations),
+            )
+        };
+        assert_eq!(computed(&planner), (Some(1), Some(1)));
+        let mut fewer = s.clone();
+        fewer.nodes.pop();
+        let _ = planner.plan(&fewer);
+        assert_eq!(
+            computed(&planner),
+            (Some(2), Some(1)),
+            "DNS members unchanged"
         );
     }
 }
