@@ -34,7 +34,14 @@ pub const FLAGS: &[Flag] = &[
     Flag { name: "listen", env: "NETTEST_LISTEN", value: Some("ADDR:PORT"), default: D::Value("[::]:8123"), help: "Where to serve metrics, status and health (IPv4 too)" },
     Flag { name: "once", env: "NETTEST_ONCE", value: None, default: D::None, help: "Run one round, print it, exit 0 (all passed), 1 (a check failed) or 2 (round could not run)" },
     Flag { name: "output", env: "NETTEST_OUTPUT", value: Some("FORMAT"), default: D::Value("text"), help: "With --once: text (the log table) or json (the round as JSON)" },
+    Flag { name: "log-table", env: "NETTEST_LOG_TABLE", value: Some("MODE"), default: D::Value("auto"), help: "full (a row per node), failures (summary: failing and changed nodes only, capped), or auto (full up to 50 nodes)" },
+    Flag { name: "max-pps", env: "NETTEST_MAX_PPS", value: Some("N"), default: D::Value("0"), help: "At most N echo requests sent per second, spreading a round's sends (0: no ceiling)" },
+    Flag { name: "peers", env: "NETTEST_PEERS", value: Some("K"), default: D::Computed("every peer"), help: "Check each node from K other agents only, chosen by rendezvous hashing (its own agent always checks it)" },
+    Flag { name: "dns-instance-peers", env: "NETTEST_DNS_INSTANCE_PEERS", value: Some("N"), default: D::Value("50"), help: "Query each DNS instance directly (and reverse-look it up) from N agents only, chosen by rendezvous hashing" },
 ];
+
+/// The highest `--max-pps` (ten million: beyond any NIC; the flag is a ceiling, not a target).
+pub const MAX_PPS: u64 = 10_000_000;
 
 /// A configuration the agent cannot start with. `Display` is the one line to print, naming
 /// the flag and what to set.
@@ -136,6 +143,12 @@ pub struct Config {
     pub listen: SocketAddr,
     pub once: bool,
     pub output: Output,
+    /// How the round's log block lists nodes.
+    pub log_table: crate::view::log::LogTable,
+    /// Echo requests per second at most; 0: no ceiling.
+    pub max_pps: u32,
+    /// How many agents check each node and each DNS instance.
+    pub reach: crate::plan::Reach,
 }
 
 impl Config {
@@ -183,6 +196,14 @@ impl Config {
         };
         let count = number_flag(args, "count", 1, 100)?;
         let size = number_flag(args, "size", 0, 65_000)?;
+        let log_table = crate::view::log::LogTable::parse(value(args, "log-table")?)
+            .map_err(|e| ConfigError::invalid("log-table", e))?;
+        let max_pps = number_flag(args, "max-pps", 0, MAX_PPS)?;
+        let peers = match args.get("peers") {
+            None => None,
+            Some(_) => Some(number_flag(args, "peers", 1, 1_000_000)?),
+        };
+        let dns_instance_peers = number_flag(args, "dns-instance-peers", 1, 1_000_000)?;
         Ok(Config {
             node_name,
             pod_name,
@@ -200,6 +221,12 @@ impl Config {
             listen,
             once: args.is_set("once"),
             output,
+            log_table,
+            max_pps: u32::try_from(max_pps).unwrap_or(u32::MAX),
+            reach: crate::plan::Reach {
+                peers: peers.and_then(|k| usize::try_from(k).ok()),
+                dns_instance_peers: usize::try_from(dns_instance_peers).ok(),
+            },
         })
     }
 }
@@ -310,6 +337,16 @@ mod tests {
         assert_eq!(format!("{:?}", c.output).to_lowercase(), doc("output"));
         assert_eq!(c.cluster_domain, None, "worked out at start-up");
         assert!(!c.once);
+        assert_eq!(
+            c.log_table,
+            crate::view::log::LogTable::parse(&doc("log-table")).unwrap()
+        );
+        assert_eq!(c.max_pps.to_string(), doc("max-pps"));
+        assert_eq!(c.reach.peers, None, "every peer");
+        assert_eq!(
+            c.reach.dns_instance_peers.map(|n| n.to_string()),
+            Some(doc("dns-instance-peers"))
+        );
         // And the literal values, as an operator reads them in the README.
         assert_eq!(
             (c.interval, c.timeout, c.dns_timeout),
@@ -335,6 +372,10 @@ mod tests {
             ("dns-timeout", "0s"),
             ("icmp-socket", "tcp"),
             ("size", "70000"),
+            ("log-table", "some"),
+            ("max-pps", "-1"),
+            ("peers", "0"),
+            ("dns-instance-peers", "0"),
         ] {
             let e = config(&["--node-name", "n", &format!("--{flag}"), value]).unwrap_err();
             assert_eq!(e.reason(), "invalid");

@@ -625,7 +625,12 @@ fn check_plan(snap: &Snapshot, domain: &str) {
     for line in text.lines() {
         check_exposition_line(line);
     }
-    let _ = crate::view::log::render(&second);
+    for mode in [
+        crate::view::log::LogTable::Full,
+        crate::view::log::LogTable::Failures,
+    ] {
+        let _ = crate::view::log::render(&second, mode);
+    }
     let json = serde_json::to_string(&second).expect("a round encodes");
     let back: RoundReport = serde_json::from_str(&json).expect("and decodes");
     assert_eq!(back.checks.len(), second.checks.len());

@@ -6,6 +6,11 @@ use serde::{Deserialize, Serialize};
 pub use crate::kind::{CheckKind, Gauge, KindInfo, LineFormat, LogPlace, RowSlot};
 pub use crate::reason::Reason;
 
+/// Rounds of at most this many nodes count as a small cluster: the log lists every node
+/// (`--log-table auto`) and every target has series of its own. Above it, both views list
+/// only what fails, changed, or (series) is slowest, with caps.
+pub const SMALL_CLUSTER_NODES: usize = 50;
+
 /// What became of a check.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -391,6 +396,20 @@ pub struct RoundReport {
     /// discovery works, growing while the API cannot be reached.
     #[serde(default)]
     pub snapshot_age_seconds: f64,
+}
+
+impl RoundReport {
+    /// The nodes the round has rows for (the log's `Testing N nodes`): the distinct target
+    /// nodes of the checks shown in node rows (every kind that is not a cluster-wide line).
+    pub fn node_count(&self) -> usize {
+        let mut nodes = std::collections::HashSet::new();
+        for c in &self.checks {
+            if !matches!(c.kind.info().log, LogPlace::Line { .. }) {
+                nodes.insert(c.target_node.as_str());
+            }
+        }
+        nodes.len()
+    }
 }
 
 /// The status changes between two rounds' checks, in the order of `now` then vanished ones.

@@ -173,7 +173,7 @@ fn every_kind_goes_through_the_plan_the_round_and_every_view() {
 
     // The log: each check where its kind's properties put it, and every kind's changes.
     for r in [&first, &second] {
-        let text = log::render(r);
+        let text = log::render(r, log::LogTable::Full);
         let (table, changes) = text.split_at(text.find("\nResult: ").expect("result line"));
         let lines: Vec<&str> = table.lines().collect();
         for c in &r.checks {

@@ -444,6 +444,7 @@ fn count_gives_loss_ratio_and_min_avg_max() {
             size: 1000,
             timeout: Duration::from_millis(500),
             kind: SocketKind::Datagram,
+            ..Default::default()
         },
         1,
         vec![ip(LIVE4), ip(DROP4), ip(LIVE6), ip(LIVE4)],
@@ -516,6 +517,64 @@ fn thousands_of_targets_in_one_round_without_false_loss() {
         }
         // Generous sanity bound only: two rounds of 1 s timeout each.
         assert!(took < Duration::from_secs(20), "{kind:?}: {took:?}");
+    }
+}
+
+/// `max_pps` spreads a round's requests: 2,000 live targets (IPv4 and IPv6) at 5,000 per
+/// second cannot all be sent before 0.38 s (1,999 gaps of 200 us, less the 10 ms the pacer
+/// may run ahead), where unpaced they are all answered within tens of milliseconds; and every
+/// one is answered (each request waits its own timeout). Bounded from below; the upper bound
+/// is only a generous sanity check.
+#[test]
+fn max_pps_spreads_the_sends_and_loses_nothing() {
+    if !need_root("max_pps_spreads_the_sends_and_loses_nothing") {
+        return;
+    }
+    let n = net("pp", false);
+    n.q.ip(&["route", "add", "local", "198.18.24.0/22", "dev", "lo"]);
+    n.q.ip(&[
+        "-6",
+        "route",
+        "add",
+        "local",
+        "2001:db8:16:24::/118",
+        "dev",
+        "lo",
+    ]);
+    let mut targets: Vec<IpAddr> = (0..1000u32)
+        .map(|i| IpAddr::V4((u32::from(std::net::Ipv4Addr::new(198, 18, 24, 0)) + i).into()))
+        .collect();
+    targets.extend((0..1000u16).map(|i| ip(&format!("2001:db8:16:24::{i:x}"))));
+    for (max_pps, at_least) in [(5000, Duration::from_millis(380)), (0, Duration::ZERO)] {
+        let t = targets.clone();
+        let started = Instant::now();
+        let rounds = probe_in(
+            &n.p,
+            ProbeOptions {
+                kind: SocketKind::Datagram,
+                max_pps,
+                ..Default::default()
+            },
+            1,
+            t,
+        );
+        let took = started.elapsed();
+        let lost: Vec<_> = rounds[0].iter().filter(|r| !r.ok()).collect();
+        assert!(
+            lost.is_empty(),
+            "max_pps {max_pps}: {} lost, e.g. {:?}",
+            lost.len(),
+            lost.first()
+        );
+        assert!(
+            took >= at_least,
+            "max_pps {max_pps}: sent too fast, {took:?}"
+        );
+        assert!(
+            took < Duration::from_secs(20),
+            "max_pps {max_pps}: {took:?}"
+        );
+        println!("max_pps {max_pps}: 2,000 targets answered in {took:?}");
     }
 }
 

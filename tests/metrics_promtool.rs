@@ -5,7 +5,9 @@ mod common;
 
 use common::{check, round};
 use k8s_network_test_daemonset::report::{Check, CheckKind, RoundReport};
-use k8s_network_test_daemonset::view::metrics::{render, AgentInfo, Totals, CONTENT_TYPE};
+use k8s_network_test_daemonset::view::metrics::{
+    render, AgentInfo, TargetSeries, Totals, CONTENT_TYPE,
+};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -144,7 +146,11 @@ fn promtool_accepts_scrape_before_first_round() {
 fn promtool_accepts_capped_scrape() {
     let report = realistic_report();
     let mut totals = Totals::new();
-    totals.max_target_series = 3;
+    totals.target_series = TargetSeries {
+        cap: 3,
+        slowest: 2,
+        small_cluster: 5,
+    };
     totals.record(&report);
     assert_promtool_clean(&render(Some(&report), &totals, &info()));
 }

@@ -6,7 +6,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::{print_block, StartError};
 use crate::cli::{self, Parsed};
@@ -18,6 +18,7 @@ use crate::kube::{self, Snapshot};
 use crate::plan;
 use crate::report::RoundReport;
 use crate::round::{self, Context, Live};
+use crate::schedule::Schedule;
 use crate::view::log as table;
 use crate::view::metrics::AgentInfo;
 
@@ -78,6 +79,7 @@ fn run(argv: Vec<String>) -> Result<i32, StartError> {
         count: config.count,
         size: config.size,
         kind: config.icmp_socket,
+        max_pps: config.max_pps,
         ..ProbeOptions::default()
     };
     let prober = Prober::open(&options)?;
@@ -88,9 +90,10 @@ fn run(argv: Vec<String>) -> Result<i32, StartError> {
         client.settings().api_server,
         prober.describe()
     );
+    let planner = plan::Planner::new(&domain, &config.node_name, config.reach);
     let agent = Agent {
+        planner,
         config,
-        domain,
         client,
         prober,
         snapshot: None,
@@ -138,8 +141,9 @@ fn cluster_domain(config: &Config) -> String {
 }
 
 struct Agent {
+    /// What each round checks; keeps the reduced mesh's choice between rounds.
+    planner: plan::Planner,
     config: Config,
-    domain: String,
     client: kube::Client,
     prober: Prober,
     /// The last successful discovery and when it finished: rounds go on with it while the
@@ -174,7 +178,7 @@ impl Agent {
         let Some((snapshot, discovered)) = &self.snapshot else {
             return Outcome::NoMembers(kube::Error::Other("no discovery yet".into()));
         };
-        let plan = plan::plan(snapshot, &self.domain);
+        let plan = self.planner.plan(snapshot);
         let ctx = Context {
             node: &self.config.node_name,
             pod: &self.config.pod_name,
@@ -197,7 +201,7 @@ impl Agent {
             Outcome::Done(report) => {
                 match self.config.output {
                     Output::Json => print_block(&(serde_json::to_string_pretty(&report)? + "\n")),
-                    Output::Text => print_block(&table::render(&report)),
+                    Output::Text => print_block(&table::render(&report, self.config.log_table)),
                 }
                 Ok(i32::from(report.errors > 0))
             }
@@ -227,13 +231,23 @@ impl Agent {
             server.addr,
             crate::duration::format(self.config.interval)
         );
+        let schedule = Schedule::new(&self.config.pod_name, self.config.interval);
+        log::info!(
+            "rounds start {:.3}s into each {} of the wall clock (the slot of pod {}), the first at once",
+            schedule.offset().as_secs_f64(),
+            crate::duration::format(self.config.interval),
+            self.config.pod_name
+        );
         let mut previous: Option<RoundReport> = None;
-        let mut next = Instant::now();
         while !stop.load(Ordering::Relaxed) {
+            let clock = Instant::now();
+            let started = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default();
             let mut api_errors = Vec::new();
             match self.round(previous.as_ref(), &mut api_errors) {
                 Outcome::Done(report) => {
-                    print_block(&table::render(&report));
+                    print_block(&table::render(&report, self.config.log_table));
                     let mut state = shared.lock();
                     for kind in &api_errors {
                         state.totals.api_error(kind);
@@ -253,12 +267,12 @@ impl Agent {
                     shared.publish(&state);
                 }
             }
-            next += self.config.interval;
-            let now = Instant::now();
-            if next < now {
-                // The round overran the interval: start the next one now, do not pile up.
-                next = now;
-            }
+            // The next slot; a round that overran it starts the next one now (no pile-up).
+            let delay = schedule.delay_to_next(started);
+            let next = clock
+                .checked_add(delay)
+                .or_else(|| clock.checked_add(Duration::from_secs(365 * 86_400)))
+                .unwrap_or(clock);
             while !stop.load(Ordering::Relaxed) && Instant::now() < next {
                 std::thread::sleep(Duration::from_millis(100).min(next - Instant::now()));
             }

@@ -6,7 +6,7 @@ use std::net::{IpAddr, ToSocketAddrs};
 use std::time::Duration;
 
 use crate::cli::{self, Flag, FlagDefault as D, Parsed};
-use crate::config::{duration_flag, number_flag, value, ConfigError};
+use crate::config::{duration_flag, number_flag, value, ConfigError, MAX_PPS};
 use crate::icmp::MAX_PAYLOAD;
 use crate::icmp::{PingResult, ProbeOptions, Prober, SocketKind};
 
@@ -23,6 +23,7 @@ pub const FLAGS: &[Flag] = &[
     // the agent's environment.
     Flag { name: "interval", env: "NETTEST_PING_INTERVAL", value: Some("DUR"), default: D::Value("100ms"), help: "Gap between requests to the same target when --count > 1" },
     Flag { name: "socket", env: "NETTEST_ICMP_SOCKET", value: Some("KIND"), default: D::Value("auto"), help: "auto (ping socket, else raw), dgram, or raw" },
+    Flag { name: "max-pps", env: "NETTEST_MAX_PPS", value: Some("N"), default: D::Value("0"), help: "At most N requests sent per second (0: no ceiling)" },
 ];
 
 /// Prints `ping: <message>` to stderr; a closed stderr is ignored (`eprintln!` would panic).
@@ -78,6 +79,7 @@ fn options(args: &cli::Args) -> Result<ProbeOptions, ConfigError> {
         size: usize::try_from(number_flag(args, "size", 0, MAX_PAYLOAD as u64)?).unwrap_or(0),
         kind: SocketKind::parse(value(args, "socket")?)
             .map_err(|e| ConfigError::invalid("socket", e))?,
+        max_pps: u32::try_from(number_flag(args, "max-pps", 0, MAX_PPS)?).unwrap_or(0),
     };
     o.validate().map_err(ConfigError::Usage)?;
     Ok(o)

@@ -60,6 +60,10 @@ pub struct ProbeOptions {
     pub interval: Duration,
     /// Socket kind to open.
     pub kind: SocketKind,
+    /// A ceiling on requests sent per second (`--max-pps`), 0 for none: the requests of a
+    /// round are then spread over `targets * count / max_pps` seconds (each still waits
+    /// `timeout` for its own answer, so the round lasts that much longer).
+    pub max_pps: u32,
 }
 
 impl Default for ProbeOptions {
@@ -70,6 +74,7 @@ impl Default for ProbeOptions {
             size: 56,
             interval: Duration::from_millis(100),
             kind: SocketKind::Auto,
+            max_pps: 0,
         }
     }
 }

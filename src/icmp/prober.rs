@@ -43,6 +43,55 @@ const BACKOFF_MIN: Duration = Duration::from_millis(1);
 const BACKOFF_MAX: Duration = Duration::from_millis(8);
 /// Immediate retries of a send that failed with an errno an ICMP error may have left behind.
 const PENDING_RETRIES: u32 = 4;
+/// With a send ceiling, how far sends may run ahead of the pace to make up for a late wake-up
+/// (polls wake in whole milliseconds, later on a busy machine): a burst is at most this much
+/// sending time.
+const PACE_SLACK: Duration = Duration::from_millis(10);
+
+/// The `max_pps` ceiling: each request is due `1 / max_pps` after the one before it, and may
+/// go at most [`PACE_SLACK`] early (the generic cell rate algorithm, a token bucket counted in
+/// time). In any stretch of time `t`, at most `(t + PACE_SLACK) * max_pps + 1` requests go
+/// out.
+#[derive(Debug)]
+struct Pacer {
+    /// Time per request; `None`: no ceiling.
+    gap: Option<Duration>,
+    /// When the next request is due (the "theoretical arrival time").
+    due: Option<Instant>,
+}
+
+impl Pacer {
+    fn new(max_pps: u32) -> Pacer {
+        Pacer {
+            gap: (max_pps > 0).then(|| Duration::from_secs(1) / max_pps),
+            due: None,
+        }
+    }
+
+    /// How many of `want` requests may be sent at `now`; books them.
+    fn take(&mut self, want: usize, now: Instant) -> usize {
+        let Some(gap) = self.gap else {
+            return want;
+        };
+        let mut n = 0;
+        while n < want {
+            let due = self.due.map_or(now, |d| d.max(now));
+            if due > later(now, PACE_SLACK) {
+                break;
+            }
+            self.due = Some(later(due, gap));
+            n += 1;
+        }
+        n
+    }
+
+    /// When the next request may go; `None` when there is no ceiling.
+    fn ready_at(&self) -> Option<Instant> {
+        let due = self.due?;
+        self.gap?;
+        Some(due.checked_sub(PACE_SLACK).unwrap_or(due))
+    }
+}
 
 /// ICMP echo prober: one socket per family, reused every round. `Send + Sync`; concurrent
 /// `probe` calls are served one after the other (they share the sockets).
@@ -232,9 +281,14 @@ impl Prober {
         let mut k = 0u32;
         let mut pos = 0usize;
         let mut deadline = later(start, self.opts.timeout);
+        let mut pacer = Pacer::new(self.opts.max_pps);
         loop {
             while k < count && Instant::now() >= due(k) {
-                let end = (pos + BATCH).min(plan.len());
+                let room = BATCH.min(plan.len().saturating_sub(pos));
+                let end = pos + pacer.take(room, Instant::now());
+                if end == pos {
+                    break; // paced: the next request is not due yet
+                }
                 for &(dst, i, s) in plan.get(pos..end).unwrap_or_default() {
                     self.send_one(&mut round, &mut io, s, dst, i);
                 }
@@ -258,7 +312,11 @@ impl Prober {
                     break;
                 }
             }
-            let wake = if k >= count { deadline } else { due(k) };
+            let wake = if k >= count {
+                deadline
+            } else {
+                pacer.ready_at().map_or(due(k), |ready| ready.max(due(k)))
+            };
             match io.drain(&mut round, Limit::until(wake)) {
                 Drained::Limit => {}
                 Drained::Answered if k >= count => break,
@@ -681,6 +739,38 @@ mod tests {
         );
         assert_eq!(end, Drained::Empty);
         assert!(q.reads.get() <= MAX_RECV_ERRORS + 1, "{}", q.reads.get());
+    }
+
+    #[test]
+    fn the_pacer_keeps_to_its_ceiling_and_makes_up_for_late_wakes() {
+        let t0 = Instant::now();
+        let mut off = Pacer::new(0);
+        assert_eq!(off.take(64, t0), 64);
+        assert_eq!(off.ready_at(), None);
+        // 5,000 per second: 200 us apart, at most 10 ms ahead.
+        let mut p = Pacer::new(5000);
+        let burst = p.take(1000, t0);
+        assert_eq!(burst, 51, "one now and 10 ms worth ahead");
+        assert_eq!(p.take(1, t0), 0);
+        let ready = p.ready_at().unwrap();
+        assert_eq!(ready, t0 + Duration::from_micros(200 * 51) - PACE_SLACK);
+        assert_eq!(p.take(1, ready), 1);
+        // Woken 3 ms late: the 15 requests that fell due go at once, no more.
+        assert_eq!(p.take(1000, ready + ms(3)), 15);
+        // Over any stretch, no more than the ceiling allows.
+        let mut q = Pacer::new(5000);
+        let mut sent = 0usize;
+        let mut now = t0;
+        for step in 0..2000u64 {
+            now += Duration::from_micros(137 + step % 900);
+            sent += q.take(64, now);
+            let allowed = ((now - t0) + PACE_SLACK).as_secs_f64() * 5000.0 + 1.0;
+            assert!(sent as f64 <= allowed + 1e-9, "{sent} by {:?}", now - t0);
+        }
+        assert!(
+            sent as f64 >= (now - t0).as_secs_f64() * 5000.0,
+            "kept pace: {sent}"
+        );
     }
 
     #[test]

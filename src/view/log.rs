@@ -13,21 +13,52 @@
 //! ```
 //! RTTs are in milliseconds, as in that script. The block is built whole and printed at once.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write;
 
 use crate::kind::{KindInfo, LineFormat, LogPlace, RowSlot};
-use crate::report::{Change, Check, CheckKind, Outcome, RoundReport, Status};
+use crate::report::{Change, Check, CheckKind, Outcome, RoundReport, Status, SMALL_CLUSTER_NODES};
 
 /// Where a kind's checks go, as this view reads [`CheckKind::info`] (tests substitute a table).
 type Info = fn(CheckKind) -> &'static KindInfo;
 
-/// Renders the whole table for one round, newline-terminated.
-pub fn render(r: &RoundReport) -> String {
-    render_with(r, CheckKind::info)
+/// How a round's block lists nodes (`--log-table`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogTable {
+    /// A `Checking:` row for every node and every line: the original script's table.
+    Full,
+    /// The summary: the cluster-wide lines that failed, and the rows of nodes that fail or
+    /// changed, each list capped (the rest are in `/status.json`); a line of counts says how
+    /// many there are. Short when healthy, bounded when half the cluster is down.
+    Failures,
+    /// `Full` for rounds of at most [`SMALL_CLUSTER_NODES`] nodes, else `Failures`.
+    Auto,
 }
 
-fn render_with(r: &RoundReport, info: Info) -> String {
+impl LogTable {
+    /// Parses `full`, `failures` or `auto`.
+    pub fn parse(text: &str) -> Result<LogTable, String> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "full" => Ok(LogTable::Full),
+            "failures" => Ok(LogTable::Failures),
+            "auto" => Ok(LogTable::Auto),
+            _ => Err(format!("{text:?} is not full, failures or auto")),
+        }
+    }
+}
+
+/// In the summary, at most this many node rows and this many status-change lines...
+pub const MAX_LISTED: usize = 50;
+/// ...and at most this many cluster-wide lines (DNS); then one `... and N more` line each.
+/// A summary block is at most 1 + 1 + 21 + 1 + 51 + 1 + 51 = 127 lines.
+pub const MAX_CLUSTER_LINES: usize = 20;
+
+/// Renders the block for one round, newline-terminated, as `mode` says.
+pub fn render(r: &RoundReport, mode: LogTable) -> String {
+    render_with(r, mode, CheckKind::info)
+}
+
+fn render_with(r: &RoundReport, mode: LogTable, info: Info) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -42,6 +73,12 @@ fn render_with(r: &RoundReport, info: Info) -> String {
             age = age(r.snapshot_age_seconds)
         );
     }
+    let nodes = node_rows(&r.checks, info);
+    let summary = match mode {
+        LogTable::Full => false,
+        LogTable::Failures => true,
+        LogTable::Auto => nodes.len() > SMALL_CLUSTER_NODES,
+    };
     // The cluster-wide lines, kind by kind in their rank (the script's `DNS: <ip> <name>`
     // lines first, then lookups, then the per-instance queries).
     let mut lines: Vec<(u8, CheckKind, LineFormat)> = CheckKind::ALL
@@ -52,16 +89,55 @@ fn render_with(r: &RoundReport, info: Info) -> String {
         })
         .collect();
     lines.sort_by_key(|(rank, _, _)| *rank);
+    let mut cluster = Capped::new(if summary {
+        MAX_CLUSTER_LINES
+    } else {
+        usize::MAX
+    });
     for (_, kind, format) in lines {
         for c in r.checks.iter().filter(|c| c.kind == kind) {
-            let _ = writeln!(out, "{}", cluster_line(format, c));
+            if !summary || c.is_failed() {
+                cluster.push(&mut out, || cluster_line(format, c));
+            }
         }
     }
-    let nodes = node_rows(&r.checks, info);
+    cluster.close(&mut out);
     let columns = columns(info);
-    let _ = writeln!(out, "Testing {} nodes", nodes.len());
-    for (node, checks) in &nodes {
-        out.push_str(&node_line(node, checks, &columns, info));
+    if summary {
+        let changed: HashSet<&str> = r
+            .changes
+            .iter()
+            .map(|c| c.target_node.as_str())
+            .filter(|n| !n.is_empty())
+            .collect();
+        let listed: Vec<&(&str, Vec<&Check>)> = nodes
+            .iter()
+            .filter(|(node, checks)| checks.iter().any(|c| c.is_failed()) || changed.contains(node))
+            .collect();
+        let failing = listed
+            .iter()
+            .filter(|(_, checks)| checks.iter().any(|c| c.is_failed()))
+            .count();
+        let changed = nodes.iter().filter(|(n, _)| changed.contains(n)).count();
+        let _ = writeln!(
+            out,
+            "Testing {} nodes: {failing} failing, {changed} changed (only those are listed; every node is in /status.json)",
+            nodes.len()
+        );
+        let mut rows = Capped::new(MAX_LISTED);
+        for (node, checks) in listed {
+            rows.push(&mut out, || {
+                node_line(node, checks, &columns, info)
+                    .trim_end()
+                    .to_string()
+            });
+        }
+        rows.close(&mut out);
+    } else {
+        let _ = writeln!(out, "Testing {} nodes", nodes.len());
+        for (node, checks) in &nodes {
+            out.push_str(&node_line(node, checks, &columns, info));
+        }
     }
     let _ = writeln!(
         out,
@@ -75,11 +151,47 @@ fn render_with(r: &RoundReport, info: Info) -> String {
     } else if r.changes.is_empty() {
         let _ = writeln!(out, "No status changes since previous test run.");
     } else {
+        let mut changes = Capped::new(if summary { MAX_LISTED } else { usize::MAX });
         for ch in &r.changes {
-            let _ = writeln!(out, "{}", change_line(ch));
+            changes.push(&mut out, || change_line(ch));
         }
+        changes.close(&mut out);
     }
     out
+}
+
+/// Lines written up to a cap, then counted: `... and N more, see /status.json`.
+struct Capped {
+    cap: usize,
+    written: usize,
+    left_out: usize,
+}
+
+impl Capped {
+    fn new(cap: usize) -> Capped {
+        Capped {
+            cap,
+            written: 0,
+            left_out: 0,
+        }
+    }
+
+    /// Writes the line `line()` makes (only while under the cap: a left-out line costs
+    /// nothing to format).
+    fn push(&mut self, out: &mut String, line: impl FnOnce() -> String) {
+        if self.written < self.cap {
+            self.written += 1;
+            let _ = writeln!(out, "{}", line());
+        } else {
+            self.left_out += 1;
+        }
+    }
+
+    fn close(self, out: &mut String) {
+        if self.left_out > 0 {
+            let _ = writeln!(out, "... and {} more, see /status.json", self.left_out);
+        }
+    }
 }
 
 fn cluster_line(format: LineFormat, c: &Check) -> String {
@@ -282,6 +394,7 @@ fn one_line(s: &str) -> String {
 mod tests {
     use super::*;
     use crate::report::Reason;
+    use crate::report::SMALL_CLUSTER_NODES;
 
     fn check(kind: CheckKind, node: &str, target: &str, addr: &str, rtt: Option<f64>) -> Check {
         let c = Check::failed(
@@ -343,7 +456,7 @@ mod tests {
 
     #[test]
     fn renders_the_original_scripts_table() {
-        let t = render(&report());
+        let t = render(&report(), LogTable::Full);
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(
             lines,
@@ -395,7 +508,7 @@ mod tests {
             first_round: true,
             ..report()
         };
-        let t = render(&r);
+        let t = render(&r, LogTable::Full);
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(
             lines,
@@ -422,7 +535,7 @@ mod tests {
         r.checks[4].outcome = Outcome::skipped(Reason::NoAgent, "agent pod is terminating");
         r.errors = 1;
         r.changes = crate::report::diff(&report().checks, &r.checks);
-        let t = render(&r);
+        let t = render(&r, LogTable::Full);
         assert!(
             t.contains("host-ping: 0.20 pod-ping: skipped - skipped (pod-ping: agent pod is terminating)\n"),
             "{t}"
@@ -470,7 +583,7 @@ mod tests {
             "198.18.100.1",
             Some(0.0004),
         ));
-        let t = render_with(&r, info);
+        let t = render_with(&r, LogTable::Full, info);
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(lines[2], "Testing 3 nodes");
         assert_eq!(
@@ -483,7 +596,9 @@ mod tests {
         );
         assert!(!t.contains("DNS instance:"), "{t}");
         // With the real table the same checks are lines of their own.
-        assert!(render(&r).contains("DNS instance: agent-2 198.18.100.2 FAIL - FAIL"));
+        assert!(
+            render(&r, LogTable::Full).contains("DNS instance: agent-2 198.18.100.2 FAIL - FAIL")
+        );
     }
 
     #[test]
@@ -491,7 +606,7 @@ mod tests {
         let mut r = report();
         r.api_error = Some("timed out\ntalking".into());
         r.snapshot_age_seconds = 185.4;
-        let t = render(&r);
+        let t = render(&r, LogTable::Full);
         assert!(
             t.contains(
                 "API: timed out talking (probing the last known members, discovered 3m05s ago)\n"
@@ -509,9 +624,102 @@ mod tests {
         let mut r = report();
         r.checks[4].outcome = Outcome::failed(Reason::Timeout, "bad\nthing");
         r.changes = crate::report::diff(&[], &r.checks[3..5]);
-        let t = render(&r);
+        let t = render(&r, LogTable::Full);
         assert!(t.contains("pod-ping: bad thing)"));
         assert!(t.contains("Status change: pod-ping n2 agent-2 198.18.100.2: absent -> FAIL"));
         assert!(!t.contains("No status changes"));
+    }
+
+    /// A report of `n` healthy nodes (host and pod ping each) and a DNS service line.
+    fn nodes(n: usize) -> RoundReport {
+        let mut checks = vec![report().checks[0].clone()];
+        for i in 0..n {
+            let node = format!("n{i}");
+            checks.push(check(
+                CheckKind::HostPing,
+                &node,
+                &node,
+                "198.18.0.1",
+                Some(0.0001),
+            ));
+            checks.push(check(
+                CheckKind::PodPing,
+                &node,
+                "agent",
+                "198.18.100.1",
+                Some(0.0001),
+            ));
+        }
+        RoundReport {
+            checks,
+            errors: 0,
+            ..report()
+        }
+    }
+
+    #[test]
+    fn auto_is_the_full_table_in_small_clusters() {
+        for r in [report(), nodes(SMALL_CLUSTER_NODES)] {
+            assert_eq!(render(&r, LogTable::Auto), render(&r, LogTable::Full));
+        }
+        let big = nodes(SMALL_CLUSTER_NODES + 1);
+        assert_ne!(render(&big, LogTable::Auto), render(&big, LogTable::Full));
+        assert_eq!(
+            render(&big, LogTable::Auto),
+            render(&big, LogTable::Failures)
+        );
+        assert_eq!(LogTable::parse("Full"), Ok(LogTable::Full));
+        assert!(LogTable::parse("all").is_err());
+    }
+
+    #[test]
+    fn the_summary_lists_failed_lines_and_failing_or_changed_nodes() {
+        let mut r = report();
+        // n1 changed (its pod ping is new); n2 and n3 fail; a DNS line fails.
+        r.checks[0].outcome = Outcome::failed(Reason::Nxdomain, "no such name");
+        r.changes = crate::report::diff(&[], &r.checks[2..3]);
+        let t = render(&r, LogTable::Failures);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "Tests running on node: n1, host: agent-1, at 2026-11-29T10:00:00.000Z",
+                "DNS: 198.18.250.10 (kube-dns) - FAIL (no such name)",
+                "Testing 3 nodes: 2 failing, 1 changed (only those are listed; every node is in /status.json)",
+                "Checking: n1 198.18.0.1 Running - agent-1 198.18.100.1;  host-ping: 0.05 pod-ping: 0.07 - OK",
+                "Checking: n2 198.18.0.2 Running - agent-2 198.18.100.2;  host-ping: 0.20 pod-ping: FAIL - FAIL (pod-ping: no reply within 1s)",
+                "Checking: n3 198.18.0.3 - (no agent pod on this node);  host-ping: 0.30 - FAIL (node-without-agent: no agent pod on this node)",
+                "Result: 2 of 7 checks failed, round took 1.01 s",
+                "Status change: pod-ping n1 agent-1 198.18.100.1: absent -> OK",
+            ]
+        );
+    }
+
+    #[test]
+    fn the_summary_caps_each_list() {
+        let mut r = nodes(300);
+        for c in r.checks.iter_mut().skip(1) {
+            c.outcome = Outcome::failed(Reason::Timeout, "no reply within 1s");
+        }
+        r.checks[0].outcome = Outcome::failed(Reason::Timeout, "timed out");
+        let dns = r.checks[0].clone();
+        r.checks.splice(0..0, (0..30).map(|_| dns.clone()));
+        // 600 pings and the 31 DNS lines changed.
+        r.changes = crate::report::diff(&nodes(300).checks, &r.checks);
+        let t = render(&r, LogTable::Auto);
+        let count = |prefix: &str| t.lines().filter(|l| l.starts_with(prefix)).count();
+        assert_eq!(count("DNS: "), MAX_CLUSTER_LINES);
+        assert_eq!(count("Checking: "), MAX_LISTED);
+        assert_eq!(count("Status change: "), MAX_LISTED);
+        let more: Vec<&str> = t.lines().filter(|l| l.starts_with("... and ")).collect();
+        assert_eq!(
+            more,
+            [
+                "... and 11 more, see /status.json",
+                "... and 250 more, see /status.json",
+                "... and 581 more, see /status.json"
+            ]
+        );
+        assert!(t.lines().count() <= 150);
     }
 }

@@ -5,7 +5,7 @@
 //! last round knows are absent until a round has completed, so nothing stale or invented is
 //! ever exported. Rendering is pure, so tests check it without a server.
 
-use crate::report::{Check, CheckKind, Reason, RoundReport, Status};
+use crate::report::{Check, CheckKind, Reason, RoundReport, Status, SMALL_CLUSTER_NODES};
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -13,10 +13,32 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// The `Content-Type` of a scrape response.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// Default cap on per-target series of passing targets (failing targets are always shown):
-/// per-target series grow with the cluster on every agent, N^2 overall, which is what made
-/// goldpinger and Cilium's health metrics too costly on large clusters.
-pub const MAX_TARGET_SERIES: usize = 2000;
+/// Which targets get series of their own (`networktest_target_up`,
+/// `networktest_target_rtt_seconds`). Per-target series on every agent grow as N^2 across a
+/// cluster, which made goldpinger's and Cilium's health metrics too costly on large clusters;
+/// so they are kept to the targets that need a name: the failing ones, and the slowest
+/// passing ones (a high RTT towards one node stays visible). Every passing target has them
+/// only in small clusters. The targets left out are counted, by state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TargetSeries {
+    /// Failing targets with series, at most (in report order); also the most passing ones
+    /// in a small cluster.
+    pub cap: usize,
+    /// Passing targets with series in a larger cluster: the slowest this many.
+    pub slowest: usize,
+    /// Rounds of at most this many nodes give every passing target series (up to `cap`).
+    pub small_cluster: usize,
+}
+
+impl Default for TargetSeries {
+    fn default() -> TargetSeries {
+        TargetSeries {
+            cap: 200,
+            slowest: 20,
+            small_cluster: SMALL_CLUSTER_NODES,
+        }
+    }
+}
 
 /// Distinct `reason` labels of `networktest_api_errors_total` before the rest become `other`.
 pub const MAX_API_ERROR_REASONS: usize = 32;
@@ -74,8 +96,8 @@ impl Histogram {
 /// round and [`Totals::api_error`] on each failed API request, and passes it to [`render`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Totals {
-    /// Cap on per-target series of passing targets; see [`MAX_TARGET_SERIES`].
-    pub max_target_series: usize,
+    /// Which targets get series of their own.
+    pub target_series: TargetSeries,
     rounds: u64,
     checks: BTreeMap<CheckKind, u64>,
     /// Failed and skipped checks by kind and reason: at most kinds x reasons entries, both
@@ -92,7 +114,7 @@ pub struct Totals {
 impl Default for Totals {
     fn default() -> Self {
         Totals {
-            max_target_series: MAX_TARGET_SERIES,
+            target_series: TargetSeries::default(),
             rounds: 0,
             checks: CheckKind::ALL.iter().map(|&k| (k, 0)).collect(),
             failures: BTreeMap::new(),
@@ -283,13 +305,13 @@ pub fn render(last: Option<&RoundReport>, totals: &Totals, info: &AgentInfo) -> 
     }
 
     if let Some(report) = last {
-        render_last_round(&mut out, report, totals.max_target_series);
+        render_last_round(&mut out, report, &totals.target_series);
     }
     out.text
 }
 
 /// The series only the last round knows; absent before the first round.
-fn render_last_round(out: &mut Out, report: &RoundReport, max_target_series: usize) {
+fn render_last_round(out: &mut Out, report: &RoundReport, limits: &TargetSeries) {
     let failed = report.checks.iter().filter(|c| c.is_failed()).count();
     // Kept from the original script because dashboards use `sum(networktest_total_error_count)`.
     // Typed `untyped`, as the script served it: as a gauge its `_count` suffix is a lint error
@@ -365,17 +387,19 @@ fn render_last_round(out: &mut Out, report: &RoundReport, max_target_series: usi
         }
     }
 
-    let (shown, unique) = select_targets(report, max_target_series);
+    let (shown, omitted_failing, omitted_passing) = select_targets(report, limits);
     out.family(
         "networktest_target_series_omitted",
         "gauge",
-        "Passing targets of the last round left out of the per-target series by the cap.",
+        "Targets of the last round without series of their own, by state: failing ones beyond the cap; passing ones other than the slowest (or beyond the cap in a small cluster).",
     );
-    out.sample(
-        "networktest_target_series_omitted",
-        &[],
-        (unique - shown.len()) as f64,
-    );
+    for (state, n) in [("failing", omitted_failing), ("passing", omitted_passing)] {
+        out.sample(
+            "networktest_target_series_omitted",
+            &[("state", state)],
+            n as f64,
+        );
+    }
     out.family(
         "networktest_target_up",
         "gauge",
@@ -409,12 +433,16 @@ fn target_labels(c: &Check) -> [(&str, &str); 4] {
     ]
 }
 
-/// The checks that get per-target series: every failing one, and passing ones in report
-/// order while the total stays under `max`; skipped ones are neither up nor down, so they get
-/// none. A check repeating an earlier one's key is left out (two samples with the same labels
-/// would be an invalid scrape). Also returns how many distinct passing and failing checks
-/// there were, so the cap's omissions can be counted exactly.
-fn select_targets(report: &RoundReport, max: usize) -> (Vec<&Check>, usize) {
+/// The checks that get per-target series, in report order: failing ones up to the cap; passing
+/// ones all (up to the cap) when the round covers a small cluster, else the slowest few.
+/// Skipped ones are neither up nor down, so they get none; a check repeating an earlier one's
+/// key is left out (two samples with the same labels would be an invalid scrape). Also
+/// returns how many failing and passing targets were left out. Linear in the checks (the
+/// slowest are picked by selection, not by sorting them all).
+fn select_targets<'a>(
+    report: &'a RoundReport,
+    limits: &TargetSeries,
+) -> (Vec<&'a Check>, usize, usize) {
     let mut seen = HashSet::new();
     let unique: Vec<&Check> = report
         .checks
@@ -422,23 +450,40 @@ fn select_targets(report: &RoundReport, max: usize) -> (Vec<&Check>, usize) {
         .filter(|c| c.status() != Status::Skipped)
         .filter(|c| seen.insert(c.key()))
         .collect();
-    let failing = unique.iter().filter(|c| c.is_failed()).count();
-    let mut room = max.saturating_sub(failing);
-    let count = unique.len();
-    let shown = unique
+    let mut shown: Vec<usize> = Vec::new();
+    let mut omitted_failing = 0;
+    // (RTT, position) of each passing target; one without a usable RTT counts as fastest.
+    let mut passing: Vec<(f64, usize)> = Vec::new();
+    for (i, c) in unique.iter().enumerate() {
+        if !c.is_failed() {
+            passing.push((valid_rtt(c.rtt_seconds).unwrap_or(-1.0), i));
+        } else if shown.len() < limits.cap {
+            shown.push(i);
+        } else {
+            omitted_failing += 1;
+        }
+    }
+    let room = if report.node_count() <= limits.small_cluster {
+        limits.cap
+    } else {
+        limits.slowest
+    };
+    let omitted_passing = passing.len().saturating_sub(room);
+    if omitted_passing > 0 {
+        // Slowest first; equal RTTs in report order.
+        let slower = |a: &(f64, usize), b: &(f64, usize)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
+        if let Some(last) = room.checked_sub(1) {
+            passing.select_nth_unstable_by(last, slower);
+        }
+        passing.truncate(room);
+    }
+    shown.extend(passing.iter().map(|(_, i)| *i));
+    shown.sort_unstable();
+    let shown = shown
         .into_iter()
-        .filter(|c| {
-            if c.is_failed() {
-                return true;
-            }
-            if room == 0 {
-                return false;
-            }
-            room -= 1;
-            true
-        })
+        .filter_map(|i| unique.get(i).copied())
         .collect();
-    (shown, count)
+    (shown, omitted_failing, omitted_passing)
 }
 
 /// The text being built.
@@ -659,29 +704,109 @@ mod tests {
         assert!(text.contains("networktest_rtt_seconds_count{kind=\"pod-ping\"} 0\n"));
     }
 
+    /// A host ping of node `n` of a larger cluster: passed with `rtt`, or failed.
+    fn on_node(n: usize, rtt: Option<f64>) -> Check {
+        let node = format!("node-{n:04}");
+        let c = Check::failed(
+            CheckKind::HostPing,
+            &node,
+            &node,
+            &format!("198.18.{}.{}", n / 250, n % 250),
+            Reason::Timeout,
+            "timeout",
+        );
+        rtt.map_or(c.clone(), |r| c.passed(r))
+    }
+
+    fn omitted(text: &str, state: &str) -> String {
+        let prefix = format!("networktest_target_series_omitted{{state=\"{state}\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .unwrap_or_else(|| panic!("no omitted {state} in {text}"))
+            .to_string()
+    }
+
     #[test]
-    fn per_target_series_capped_but_failures_always_shown() {
+    fn small_clusters_show_every_target() {
         let mut checks: Vec<Check> = (0..10)
             .map(|i| check(CheckKind::PodPing, &format!("ok{i}"), true, Some(0.001)))
             .collect();
         checks.extend((0..4).map(|i| check(CheckKind::PodPing, &format!("bad{i}"), false, None)));
         checks.push(checks[0].clone()); // a duplicate key is shown once
         let r = report(checks);
-        let mut totals = Totals::new();
-        totals.max_target_series = 6;
-        let text = render(Some(&r), &totals, &info());
+        let text = render(Some(&r), &Totals::new(), &info());
         let up = lines_of(&text, "networktest_target_up{");
-        assert_eq!(up.len(), 6);
+        assert_eq!(up.len(), 14);
         assert_eq!(up.iter().filter(|l| l.ends_with(" 0")).count(), 4);
-        assert!(
-            text.contains("networktest_target_series_omitted 8\n"),
-            "8 passing left out"
+        assert_eq!(lines_of(&text, "networktest_target_rtt_seconds{").len(), 10);
+        assert_eq!(
+            (omitted(&text, "failing"), omitted(&text, "passing")),
+            ("0".into(), "0".into())
         );
-        totals.max_target_series = 2;
+        // Even there, the cap holds.
+        let mut totals = Totals::new();
+        totals.target_series.cap = 6;
+        let text = render(Some(&r), &totals, &info());
+        assert_eq!(lines_of(&text, "networktest_target_up{").len(), 10);
+        assert_eq!(
+            (omitted(&text, "failing"), omitted(&text, "passing")),
+            ("0".into(), "4".into())
+        );
+    }
+
+    #[test]
+    fn larger_clusters_show_capped_failures_and_the_slowest_passing_targets() {
+        // 100 nodes: 60 pass (RTT growing with the node number, but node 7 slowest of all),
+        // 40 fail.
+        let checks: Vec<Check> = (0..100)
+            .map(|n| match n {
+                7 => on_node(n, Some(0.9)),
+                _ if n % 5 < 3 => on_node(n, Some(0.0001 * n as f64)),
+                _ => on_node(n, None),
+            })
+            .collect();
+        let r = report(checks);
+        let mut totals = Totals::new();
+        totals.target_series = TargetSeries {
+            cap: 30,
+            slowest: 5,
+            small_cluster: 50,
+        };
         let text = render(Some(&r), &totals, &info());
         let up = lines_of(&text, "networktest_target_up{");
-        assert_eq!(up.len(), 4, "failures exceed the cap and are all shown");
-        assert_eq!(lines_of(&text, "networktest_target_rtt_seconds{").len(), 0);
+        let failing: Vec<&str> = up.iter().copied().filter(|l| l.ends_with(" 0")).collect();
+        assert_eq!(failing.len(), 30, "the cap");
+        assert!(failing[0].contains("node-0003") && failing[29].contains("node-0074"));
+        assert_eq!(omitted(&text, "failing"), "10");
+        let rtts: Vec<&str> = lines_of(&text, "networktest_target_rtt_seconds{");
+        let slow: Vec<&str> = rtts
+            .iter()
+            .map(|l| {
+                l.split("target=\"")
+                    .nth(1)
+                    .unwrap()
+                    .split('"')
+                    .next()
+                    .unwrap()
+            })
+            .collect();
+        // Report order; node 7 and the four with the highest RTT otherwise.
+        assert_eq!(
+            slow,
+            [
+                "node-0007",
+                "node-0092",
+                "node-0095",
+                "node-0096",
+                "node-0097"
+            ]
+        );
+        assert_eq!(up.len(), 35);
+        assert_eq!(omitted(&text, "passing"), "55");
+        // Departed targets vanish: the next round without them has no series of theirs.
+        let fewer = report(r.checks[..50].to_vec());
+        let text = render(Some(&fewer), &totals, &info());
+        assert!(!text.contains("node-0097"));
     }
 
     #[test]
@@ -760,7 +885,8 @@ mod tests {
         );
         assert!(!text.contains("target=\"agent-gone\""), "{text}");
         assert_eq!(lines_of(&text, "networktest_target_up{").len(), 3);
-        assert!(text.contains("networktest_target_series_omitted 0\n"));
+        assert!(text.contains("networktest_target_series_omitted{state=\"failing\"} 0\n"));
+        assert!(text.contains("networktest_target_series_omitted{state=\"passing\"} 0\n"));
     }
 
     #[test]

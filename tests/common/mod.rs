@@ -68,3 +68,28 @@ pub fn planned_checks(
     );
     plan::plan(&snapshot, domain)
 }
+
+/// `promtool check metrics` accepts `scrape` without a word (it exits 3 on lint problems).
+pub fn promtool_check(scrape: &str) {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool is installed (Debian package prometheus)");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin
+        .write_all(scrape.as_bytes())
+        .expect("write to promtool");
+    drop(stdin);
+    let out = child.wait_with_output().expect("promtool runs");
+    assert!(
+        out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
+        "promtool: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

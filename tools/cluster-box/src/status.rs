@@ -86,6 +86,30 @@ pub fn metric_sum(scrape: &str, metric: &str) -> Option<f64> {
     sum
 }
 
+/// The series in a Prometheus text scrape: its sample lines (what Prometheus stores one
+/// series for each of).
+pub fn series_count(scrape: &str) -> usize {
+    scrape
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .count()
+}
+
+/// The lines of each round block in an agent's stdout (a block starts with its `Tests
+/// running on node:` header), in order.
+pub fn round_line_counts(stdout: &str) -> Vec<usize> {
+    let mut counts: Vec<usize> = Vec::new();
+    for line in stdout.lines() {
+        if line.starts_with("Tests running on node: ") {
+            counts.push(0);
+        }
+        if let Some(n) = counts.last_mut() {
+            *n += 1;
+        }
+    }
+    counts
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,6 +122,15 @@ mod tests {
         assert_eq!(metric_sum(text, "a_total"), Some(5.0));
         assert_eq!(metric_sum(text, "b"), Some(1.0));
         assert_eq!(metric_sum(text, "c"), None);
+    }
+
+    #[test]
+    fn series_and_round_lines_are_counted() {
+        let text = "# HELP a x\n# TYPE a gauge\na{k=\"1\"} 1\na{k=\"2\"} 2\n\nb 3\n";
+        assert_eq!(series_count(text), 3);
+        let out = "starting\nTests running on node: n1, host: p\nTesting 1 nodes\nResult: x\n\
+                   Tests running on node: n1, host: p\nResult: y\n";
+        assert_eq!(round_line_counts(out), [3, 2]);
     }
 
     #[test]
