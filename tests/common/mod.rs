@@ -4,6 +4,8 @@
 //! lives here, because `cluster-box` cannot depend on the agent.
 #![allow(dead_code, unused_imports)]
 
+pub mod synthetic;
+
 pub use cluster_box::netns::*;
 pub use cluster_box::{ip, ips};
 

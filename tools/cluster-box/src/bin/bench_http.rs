@@ -217,9 +217,14 @@ fn run_phase(
     let (requests_per_s, p50_ms, p99_ms, max_ms, errors) = parse_wrk(&text);
     let all = rounds(&lab.agent_output(0));
     let phase = all.get(before..).unwrap_or(&[]);
-    // How far each round started from its slot: the agent schedules round k at its first
-    // round's start plus k intervals.
-    let anchor = all.first().map(|(t, _)| epoch(t)).unwrap_or(0.0);
+    // How far each round started from its slot: the first round runs at once, the later ones
+    // on the agent's slots, one interval apart (anchored to the wall clock), so the second
+    // round is the anchor.
+    let anchor = all
+        .get(1)
+        .or(all.first())
+        .map(|(t, _)| epoch(t))
+        .unwrap_or(0.0);
     let step = INTERVAL.as_secs_f64();
     let worst_late_ms = phase
         .iter()
