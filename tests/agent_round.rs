@@ -274,6 +274,13 @@ fn endpoints_metrics_changes_and_sigterm() {
     let status: RoundReport =
         serde_json::from_str(&lab.agent_get(0, "/status.json").unwrap().body).unwrap();
     assert_eq!(status.node, "control-plane-0");
+    // The round slot, logged once at start-up.
+    let log = lab.agent_log(0);
+    let slots: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("rounds start ") && l.contains(" into each 2s of the wall clock"))
+        .collect();
+    assert_eq!(slots.len(), 1, "{log}");
 
     // A live scrape passes promtool's lint and carries the original script's metric.
     let scrape = lab.agent_get(0, "/prometheus.report").unwrap();
@@ -404,4 +411,62 @@ fn unready_until_the_first_round() {
         head.header("content-length"),
         Some(page.body.len().to_string().as_str())
     );
+}
+
+/// The real binary with `--peers 1 --dns-instance-peers 1` on every node of a 4-node cluster:
+/// together the agents check every node exactly once besides its own agent, and each DNS
+/// instance once; the service checks stay on every agent. And `--log-table failures` prints
+/// the summary of a healthy round in four lines.
+#[test]
+fn reduced_mesh_and_summary_from_the_real_binary() {
+    if !need_root("reduced_mesh_and_summary_from_the_real_binary") {
+        return;
+    }
+    let lab = lab(4);
+    let mut by_node: std::collections::BTreeMap<String, usize> = Default::default();
+    let mut instances: std::collections::BTreeMap<String, usize> = Default::default();
+    for i in 0..4 {
+        let args = [
+            "--once",
+            "--output",
+            "json",
+            "--peers",
+            "1",
+            "--dns-instance-peers",
+            "1",
+        ];
+        let (code, out, err) = lab.run_once(i, &args);
+        assert_eq!(code, 0, "{out}{err}");
+        let r: RoundReport = serde_json::from_str(&out).expect("JSON round");
+        let nodes: BTreeSet<&str> = r
+            .checks
+            .iter()
+            .filter(|c| c.kind.as_str().ends_with("-ping"))
+            .map(|c| c.target_node.as_str())
+            .collect();
+        assert!(nodes.contains(r.node.as_str()), "{} checks itself", r.node);
+        for n in nodes.iter().filter(|n| **n != r.node) {
+            *by_node.entry(n.to_string()).or_default() += 1;
+        }
+        assert_eq!(targets(&r, "dns-service").len(), 2, "{out}");
+        for t in targets(&r, "dns-instance") {
+            *instances.entry(t).or_default() += 1;
+        }
+    }
+    assert_eq!(by_node.len(), 4, "{by_node:?}");
+    assert!(by_node.values().all(|n| *n == 1), "{by_node:?}");
+    assert_eq!(instances.len(), lab.cluster.dns.len(), "{instances:?}");
+    assert!(instances.values().all(|n| *n == 1), "{instances:?}");
+
+    let (code, out, err) = lab.run_once(0, &["--once", "--log-table", "failures"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 4, "{out}");
+    assert!(lines[0].starts_with("Tests running on node: control-plane-0"));
+    assert_eq!(
+        lines[1],
+        "Testing 4 nodes: 0 failing, 0 changed (only those are listed; every node is in /status.json)"
+    );
+    assert!(lines[2].starts_with("Result: 0 of "), "{out}");
+    assert_eq!(lines[3], "First test run, nothing to compare with yet.");
 }
