@@ -577,6 +577,27 @@ fn check_plan(snap: &Snapshot, domain: &str) {
     // At most one missing-agent check per node entry (a pod on an unknown node adds a row,
     // but never a missing agent).
     assert!(count(CheckKind::NodeWithoutAgent) <= snap.nodes.len());
+    // A reduced mesh plans a subset of the full plan, its own node's row always included.
+    let me = snap
+        .nodes
+        .first()
+        .map(|n| n.name.as_str())
+        .unwrap_or_default();
+    let reach = crate::plan::Reach {
+        peers: Some(1),
+        dns_instance_peers: Some(1),
+    };
+    let reduced = crate::plan::Planner::new(domain, me, reach).plan(snap);
+    let full: std::collections::HashSet<_> = plan.checks.iter().map(|p| &p.key).collect();
+    assert!(reduced.checks.iter().all(|p| full.contains(&p.key)));
+    let own = |p: &crate::plan::Plan| {
+        p.checks
+            .iter()
+            .filter(|c| !me.is_empty() && c.key.target_node == me)
+            .filter(|c| !c.key.kind.as_str().starts_with("dns-"))
+            .count()
+    };
+    assert_eq!(own(&reduced), own(&plan), "its own node's checks");
 
     let node = snap
         .nodes
