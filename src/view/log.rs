@@ -104,11 +104,13 @@ fn render_with(r: &RoundReport, mode: LogTable, info: Info) -> String {
     cluster.close(&mut out);
     let columns = columns(info);
     if summary {
+        // Nodes whose row changed (a cluster-wide line's check may name a node too: a DNS
+        // instance's; its change is no change of that node's row).
         let changed: HashSet<&str> = r
             .changes
             .iter()
+            .filter(|c| !matches!(info(c.kind).log, LogPlace::Line { .. }))
             .map(|c| c.target_node.as_str())
-            .filter(|n| !n.is_empty())
             .collect();
         let listed: Vec<&(&str, Vec<&Check>)> = nodes
             .iter()
@@ -721,5 +723,28 @@ mod tests {
             ]
         );
         assert!(t.lines().count() <= 150);
+    }
+
+    #[test]
+    fn a_changed_dns_line_lists_no_node_row() {
+        let mut r = nodes(60);
+        let mut instance = check(
+            CheckKind::DnsInstance,
+            "n1",
+            "coredns-a",
+            "198.18.101.5",
+            None,
+        );
+        r.changes = crate::report::diff(&[instance.clone()], &[]);
+        instance.outcome = Outcome::failed(Reason::Refused, "refused");
+        r.checks.push(instance);
+        r.errors = 1;
+        let t = render(&r, LogTable::Auto);
+        assert!(t.contains("Testing 60 nodes: 0 failing, 0 changed"), "{t}");
+        assert!(!t.contains("Checking: "), "{t}");
+        assert!(
+            t.contains("DNS instance: coredns-a 198.18.101.5 FAIL - FAIL (refused)"),
+            "{t}"
+        );
     }
 }
