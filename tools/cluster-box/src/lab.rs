@@ -280,8 +280,9 @@ pub fn failed_checks(round: &serde_json::Value) -> BTreeSet<String> {
         .unwrap_or_default()
 }
 
-/// The Kubernetes objects of the cluster: nodes, the agent pods (minus `hidden`), the
-/// kube-dns Service and its EndpointSlice.
+/// The Kubernetes objects of the cluster: nodes, the agent pods (minus `hidden`), the agents'
+/// headless Service (the stand-in derives its EndpointSlices from the pods), the kube-dns
+/// Service and its EndpointSlice.
 pub fn api_objects(c: &Cluster, hidden: &BTreeSet<usize>) -> api::Cluster {
     let nodes = c
         .nodes
@@ -326,7 +327,10 @@ pub fn api_objects(c: &Cluster, hidden: &BTreeSet<usize>) -> api::Cluster {
             "IPv4",
             &endpoints,
         )],
-        services: vec![api::dns_service(&[IpAddr::V4(DNS_SERVICE_IP)])],
+        services: vec![
+            api::dns_service(&[IpAddr::V4(DNS_SERVICE_IP)]),
+            api::agent_service("kube-system", "k8s-network-test-daemonset", false),
+        ],
     }
 }
 

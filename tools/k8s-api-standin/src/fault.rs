@@ -63,6 +63,12 @@ pub enum Fault {
         /// Body bytes sent before the cut.
         after_bytes: u64,
     },
+    /// Answer a watch with HTTP 200 and this one event line (e.g. an ERROR event), then end
+    /// the stream. Only watch requests take (and count) it.
+    WatchEvent {
+        /// The event, one JSON object (a newline is added).
+        line: String,
+    },
 }
 
 /// A fault with an optional count: `Some(n)` applies it to the next n requests, then clears.

@@ -113,7 +113,11 @@ impl Shared {
     fn take_fault(&self, only_close: bool, watch: bool) -> Option<Fault> {
         let mut st = self.lock();
         let plan = st.fault.as_mut()?;
-        if matches!(plan.fault, Fault::CutWatch { .. }) && (only_close || !watch) {
+        if matches!(
+            plan.fault,
+            Fault::CutWatch { .. } | Fault::WatchEvent { .. }
+        ) && (only_close || !watch)
+        {
             return None;
         }
         if only_close != (plan.fault == Fault::CloseImmediately) {
@@ -641,6 +645,18 @@ fn answer(tls: &mut Tls, req: &Request, shared: &Shared) -> io::Result<bool> {
             mode.expire_continue = continues && shared.count_down_expire();
         }
         Some(Fault::CutWatch { after_bytes }) => cut_after = Some(*after_bytes),
+        Some(Fault::WatchEvent { line }) => {
+            let head = "HTTP/1.1 200 OK\r\nCache-Control: no-cache, private\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+            let data = format!("{}\n", line.trim_end());
+            let body = format!("{:x}\r\n{data}\r\n0\r\n\r\n", data.len());
+            tls.write_all(head.as_bytes())?;
+            tls.write_all(body.as_bytes())?;
+            tls.flush()?;
+            shared
+                .lock()
+                .count(&(path, "full", true), 1, (head.len() + body.len()) as u64);
+            return Ok(keep);
+        }
         Some(Fault::Truncate) | None => {}
     }
     // Health endpoints: open to every client, as system:public-info-viewer allows.
