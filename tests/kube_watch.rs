@@ -552,3 +552,55 @@ fn dual_stack_nodes_keep_both_families() {
         once.nodes
     );
 }
+
+/// The node with a new heartbeat time, as the kubelet's status update every 5 minutes.
+fn heartbeat(n: &serde_json::Value, t: u64) -> serde_json::Value {
+    let mut n = n.clone();
+    n["status"]["conditions"][0]["lastHeartbeatTime"] =
+        format!("2026-06-15T05:{:02}:{:02}Z", t / 60 % 60, t % 60).into();
+    n
+}
+
+#[test]
+fn a_steady_cluster_costs_one_probe_per_round_and_small_events() {
+    let c = cluster(50, false);
+    let nodes = c.nodes.clone();
+    let s = setup(c);
+    let d = s.discovery(WatchOptions {
+        watch_timeout: (Duration::from_secs(1800), Duration::from_secs(3600)),
+        ..quick()
+    });
+    until(&d, Duration::from_secs(10), |c| c.snapshot.is_some());
+    let n = s.server.requests().len();
+    s.server.reset_served();
+    // Twenty rounds while every node reports its status once (all nodes in a steady cluster
+    // do, every 5 minutes) and bookmarks come every 200 ms.
+    for round in 0..20 {
+        for (i, node) in nodes.iter().enumerate().skip(round * 3).take(3) {
+            s.server
+                .put(Kind::Nodes, heartbeat(node, (round * 3 + i) as u64));
+        }
+        let c = d.current();
+        assert_eq!(c.api_error, None);
+        assert_eq!(c.snapshot.as_ref().unwrap().nodes.len(), 50);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let log = s.since(n);
+    assert!(lists(&log).is_empty(), "no list in steady state: {log:#?}");
+    assert!(log.iter().all(|r| !is_watch(r)), "no watch restarted");
+    let probes = log.iter().filter(|r| r.path == "/livez").count();
+    assert_eq!(
+        (probes, log.len()),
+        (20, 20),
+        "one probe per round, nothing else"
+    );
+    let served = s.server.served();
+    let node_watch = served
+        .iter()
+        .find(|c| c.path == NODES && c.watch)
+        .expect("node watch bytes");
+    // 60 heartbeats as Table rows without objects, plus bookmarks: well under 1 KB each.
+    assert!(node_watch.bytes < 60 * 1024, "{node_watch:?}");
+    let probe = served.iter().find(|c| c.path == "/livez").unwrap();
+    assert!(probe.bytes / probe.requests < 300, "{probe:?}");
+}

@@ -29,6 +29,8 @@ use super::{AgentPod, NodeInfo, Snapshot};
 
 /// More unknown nodes than this are learned with one full node list, fewer one GET each.
 const ADDRESS_BATCH: usize = 20;
+/// How often the node-addresses thread looks for nodes whose addresses it does not know.
+const ADDRESS_POLL: Duration = Duration::from_secs(1);
 /// After watches resumed in a round, the views count as settled once nothing changed for
 /// this long (what a resumed watch missed arrives right after its start).
 const SETTLE: Duration = Duration::from_millis(100);
@@ -363,17 +365,24 @@ fn list_addresses(client: &Client, until: Instant) -> Result<BTreeMap<String, Ve
 fn addresses(client: Arc<Client>, shared: Arc<Shared>, options: WatchOptions) {
     let mut rng = Rng::from_entropy();
     let mut backoff = Backoff::new(options.backoff.0, options.backoff.1);
-    let mut pause = Duration::ZERO;
+    let mut pause = Duration::from_millis(200);
     loop {
-        let missing: Vec<String> = {
-            let mut state = shared.lock();
-            state = shared.wait(state, pause.max(Duration::from_millis(200)));
+        // Polls (rather than waking on every change): a node heartbeat every few
+        // milliseconds at 5,000 nodes must not cost a scan each.
+        let end = Instant::now() + pause;
+        while Instant::now() < end {
             if shared.stop.load(Ordering::Relaxed) {
                 return;
             }
+            std::thread::sleep(
+                Duration::from_millis(100).min(end.saturating_duration_since(Instant::now())),
+            );
+        }
+        pause = ADDRESS_POLL;
+        let missing: Vec<String> = {
+            let mut state = shared.lock();
             if !state.nodes.synced || !dual_stack(&state) || state.nodes.view.full_objects {
                 state.addresses.clear();
-                pause = Duration::from_secs(5);
                 continue;
             }
             let State {
@@ -393,7 +402,6 @@ fn addresses(client: Arc<Client>, shared: Arc<Shared>, options: WatchOptions) {
                 .collect()
         };
         if missing.is_empty() {
-            pause = Duration::from_secs(5);
             continue;
         }
         let until = Instant::now() + client.settings().discovery_timeout;
@@ -421,7 +429,6 @@ fn addresses(client: Arc<Client>, shared: Arc<Shared>, options: WatchOptions) {
                 backoff.reset();
                 shared.lock().addresses.extend(found);
                 shared.changed.notify_all();
-                pause = Duration::ZERO;
             }
             Err(e) => {
                 shared.lock().error_kind(e.kind());

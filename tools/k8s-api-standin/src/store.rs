@@ -160,41 +160,106 @@ impl Store {
     }
 
     /// Writes one object (create or update), as a client's PUT would; re-derives slices
-    /// when a pod or service changed. Returns the events made.
+    /// when a pod or service changed. Returns the events made. Touches only that object
+    /// (a node heartbeat at 5,000 nodes costs one comparison, not a diff of all of them).
     pub fn put(&mut self, kind: Kind, object: Value) -> usize {
         let k = key(&object);
         let list = kind.objects_mut(&mut self.given);
         match list.iter_mut().find(|o| key(o) == k) {
-            Some(o) => *o = object,
-            None => list.push(object),
+            Some(o) => *o = object.clone(),
+            None => list.push(object.clone()),
         }
-        self.refresh(kind)
+        let mut made = self.put_served(kind, object);
+        made += self.rederive(kind);
+        if made == 0 {
+            self.rv += 1;
+        }
+        self.trim();
+        made
     }
 
     /// Deletes one object by namespace ("" for nodes) and name. Returns the events made.
     pub fn delete(&mut self, kind: Kind, namespace: &str, name: &str) -> usize {
         let k = format!("{namespace}/{name}");
         kind.objects_mut(&mut self.given).retain(|o| key(o) != k);
-        self.refresh(kind)
-    }
-
-    fn refresh(&mut self, kind: Kind) -> usize {
-        let mut made = self.diff(kind, kind.objects(&self.given).to_vec());
-        if matches!(kind, Kind::Pods | Kind::Services | Kind::EndpointSlices) {
-            let mut slices = self.given.endpointslices.clone();
-            slices.extend(controller::derive(
-                &self.given.services,
-                &self.given.pods,
-                &self.given.endpointslices,
-                &mut self.placement,
-            ));
-            made += self.diff(Kind::EndpointSlices, slices);
+        let served = kind.objects_mut(&mut self.served);
+        let mut made = 0;
+        if let Some(i) = served.iter().position(|o| key(o) == k) {
+            let mut o = served.remove(i);
+            self.rv += 1;
+            set_rv(&mut o, self.rv);
+            self.history.push_back(Event {
+                rv: self.rv,
+                kind,
+                typ: EventType::Deleted,
+                object: o,
+                previous: None,
+            });
+            made += 1;
         }
+        made += self.rederive(kind);
         if made == 0 {
             self.rv += 1;
         }
         self.trim();
         made
+    }
+
+    /// One object into the served set, with its event when it changed.
+    fn put_served(&mut self, kind: Kind, mut object: Value) -> usize {
+        let k = key(&object);
+        let served = kind.objects_mut(&mut self.served);
+        let index = served.iter().position(|o| key(o) == k);
+        if let Some(prev) = index.and_then(|i| served.get(i)) {
+            set_rv(
+                &mut object,
+                prev["metadata"]["resourceVersion"]
+                    .as_str()
+                    .unwrap_or("0")
+                    .parse()
+                    .unwrap_or(0),
+            );
+            if *prev == object {
+                return 0;
+            }
+        }
+        self.rv += 1;
+        set_rv(&mut object, self.rv);
+        let served = kind.objects_mut(&mut self.served);
+        let previous = match index.and_then(|i| served.get_mut(i)) {
+            Some(slot) => Some(std::mem::replace(slot, object.clone())),
+            None => {
+                served.push(object.clone());
+                None
+            }
+        };
+        self.history.push_back(Event {
+            rv: self.rv,
+            kind,
+            typ: if previous.is_some() {
+                EventType::Modified
+            } else {
+                EventType::Added
+            },
+            object,
+            previous,
+        });
+        1
+    }
+
+    /// Slices again after a pod, service or slice changed.
+    fn rederive(&mut self, kind: Kind) -> usize {
+        if !matches!(kind, Kind::Pods | Kind::Services | Kind::EndpointSlices) {
+            return 0;
+        }
+        let mut slices = self.given.endpointslices.clone();
+        slices.extend(controller::derive(
+            &self.given.services,
+            &self.given.pods,
+            &self.given.endpointslices,
+            &mut self.placement,
+        ));
+        self.diff(Kind::EndpointSlices, slices)
     }
 
     /// Makes `kind`'s served objects `next`, recording an event per change.
