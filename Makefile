@@ -8,7 +8,7 @@ VERSION ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 MUSL_TARGET := x86_64-unknown-linux-musl
 CARGO ?= cargo
 
-.PHONY: help setup build release test lint unit e2e soak demo image push deploy manifests bench clean
+.PHONY: help setup build release test lint unit e2e soak demo image push deploy manifests bench fuzz fuzz-short clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | awk -F'\t' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -26,10 +26,11 @@ lint: setup ## rustfmt check and clippy with -D warnings
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
-test: setup lint manifests image ## The test command: unit, integration, end-to-end and image tests (root for the network ones)
+test: setup lint manifests image fuzz-short ## The test command: unit, integration, end-to-end and image tests (root for the network ones)
 	@mkdir -p target
-	set -o pipefail; NETTEST_IMAGE=$(IMAGE):$(VERSION) $(CARGO) test --workspace --locked 2>&1 | tee target/test.log
-	@awk '/^test result:/ { p += $$4; f += $$6 } END { printf "tests: %d passed, %d failed\n", p, f }' target/test.log
+	@# Every test binary runs even after a failure; the closing line counts what ran (see the script).
+	@set -o pipefail; NETTEST_IMAGE=$(IMAGE):$(VERSION) $(CARGO) test --workspace --locked --no-fail-fast 2>&1 | tee target/test.log; \
+	status=$$?; awk -f scripts/test-summary.awk target/test.log || status=1; exit $$status
 
 e2e: setup ## End-to-end tests only: a namespace-built cluster, real agents, DNS and Prometheus (root)
 	$(CARGO) test --locked --test e2e --test agent_round -- --nocapture
@@ -60,6 +61,12 @@ deploy: ## Render k8s.yml with IMAGE:VERSION and kubectl apply it (kube-system)
 
 manifests: ## Check k8s.yml, podmonitor.yml and networkpolicy.yml: yamllint, Kubernetes schemas, restricted profile, checkov
 	scripts/check-manifests.sh
+
+fuzz: ## AFL++ on every parser, FUZZ_SECONDS (default 60) per target; findings go to fuzz/regressions/
+	scripts/fuzz.sh
+
+fuzz-short: ## The CI-sized fuzz pass: 10 s per target, quicker-building harnesses
+	FUZZ_SECONDS=$${FUZZ_SECONDS:-10} FUZZ_PROFILE=fuzz-ci scripts/fuzz.sh
 
 clean: ## Remove build output
 	$(CARGO) clean

@@ -28,7 +28,10 @@ pub fn parse(text: &str) -> Result<Duration, String> {
     if secs > 86_400.0 * 365.0 {
         return Err(format!("invalid duration {text:?}: longer than a year"));
     }
-    Ok(Duration::from_secs_f64(secs))
+    // Whole microseconds: binary floating point cannot hold most decimals (10000000.96 is
+    // 10000000.960000001), and within a year its error stays under 10 ns, so rounding gives
+    // back exactly the value written.
+    Ok(Duration::from_micros((secs * 1e6).round() as u64))
 }
 
 /// Formats a duration the way [`parse`] reads it back, for `--help` defaults and logs.
@@ -63,6 +66,21 @@ mod tests {
         for bad in ["", "s", "abc", "-1s", "1x", "NaN", "inf", "99999999h"] {
             assert!(parse(bad).is_err(), "{bad:?} should be rejected");
         }
+    }
+
+    /// Found by fuzzing (fuzz/regressions/cli/): float error made `10000000.96` read as
+    /// 10000000.960000001 s, so what `format` printed did not read back the same.
+    #[test]
+    fn decimals_read_exactly() {
+        let d = parse("10000000.96").unwrap();
+        assert_eq!(d, Duration::from_millis(10_000_000_960));
+        assert_eq!(parse(&format(d)).unwrap(), d);
+        assert_eq!(parse("0.1").unwrap(), Duration::from_millis(100));
+        assert_eq!(
+            parse("1.000001s").unwrap(),
+            Duration::from_micros(1_000_001)
+        );
+        assert_eq!(parse("8760h").unwrap(), Duration::from_secs(86_400 * 365));
     }
 
     #[test]

@@ -8,7 +8,10 @@
 //!   (`cmd::agent`: start-up, the round loop, `--once`) and `ping` (`cmd::ping`).
 //! - `cli`, `config`, `duration`: flags and their environment twins, typed settings.
 //! - `kube`: the API client and the conversion of API objects into a `Snapshot`.
-//! - `plan` (pure): what a round checks; `round`: running it; `report`: the `RoundReport`.
+//! - `kind`: the check kinds and what the views know about each (one table); `reason`: why
+//!   a check failed or was skipped (a fixed set).
+//! - `plan` (pure): what a round checks and how; `round`: running it, one executor per probe
+//!   family; `report`: the `RoundReport` and its checks (passed, failed or skipped).
 //! - `icmp`, `dns`: the probes. `view`: the log table and the Prometheus text, views of a
 //!   `RoundReport`; `http`: the bounded server of the endpoints.
 
@@ -29,12 +32,16 @@ mod cmd;
 mod config;
 pub mod dns;
 mod duration;
+#[doc(hidden)]
+pub mod fuzz_targets;
 pub mod http;
 pub mod icmp;
+mod kind;
 pub mod kube;
 pub mod plan;
+mod reason;
 pub mod report;
-mod round;
+pub mod round;
 pub mod timefmt;
 pub mod view;
 

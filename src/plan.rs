@@ -1,4 +1,6 @@
-//! What a round checks, decided from a discovery [`Snapshot`] alone (pure, no I/O).
+//! What a round checks, decided from a discovery [`Snapshot`] alone (pure, no I/O): one list
+//! of planned checks, each with its key and the probe that decides it. With the executors in
+//! `round`, this is the only code that knows which kind is probed how.
 //!
 //! Every node gets a host ping per InternalIP; every agent pod with an IP gets a pod ping per
 //! IP (this agent's own pod included, as the original shell script did: it proves the pod network stack); a node
@@ -6,65 +8,58 @@
 //! node can report for itself. DNS: forward lookups of two well-known names, reverse lookups of
 //! the service and instance IPs, and a direct query to each serving instance.
 
-use std::collections::BTreeMap;
-use std::net::IpAddr;
+use std::collections::{BTreeMap, HashSet};
+use std::net::{IpAddr, SocketAddr};
 
+use crate::dns::QType;
 use crate::kube::{AgentPod, Snapshot};
-use crate::report::{Check, CheckKind};
+use crate::report::{CheckKey, CheckKind, Outcome, Reason};
 
-/// One ICMP target of the round.
+/// How a planned check is probed. The variants fall in three families, each run by one
+/// executor in `round`: ICMP (`Echo`), DNS (`SystemForward`, `SystemReverse`, `DnsQuery`)
+/// and known (`Known`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PingTarget {
-    pub kind: CheckKind,
-    pub target_node: String,
-    pub target: String,
-    pub address: IpAddr,
-}
-
-/// One DNS check of the round.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DnsCheck {
-    /// Resolve an absolute name through the system resolver.
-    Forward { name: String },
-    /// Reverse-resolve an IP through the system resolver; `target` names what owns the IP.
-    Reverse {
-        ip: IpAddr,
-        target: String,
-        target_node: String,
-    },
-    /// Ask one DNS instance directly for `name`.
-    Instance {
-        ip: IpAddr,
-        target: String,
-        target_node: String,
+pub enum Probe {
+    /// An ICMP echo to `addr`; every echo of a round is in flight together.
+    Echo { addr: IpAddr },
+    /// A forward lookup of an absolute `name` through the system resolver.
+    SystemForward { name: String },
+    /// A reverse lookup of `ip` through the system resolver.
+    SystemReverse { ip: IpAddr },
+    /// A query for `name` straight to one DNS server.
+    DnsQuery {
+        server: SocketAddr,
         name: String,
+        qtype: QType,
     },
+    /// Decided without probing (a node without an agent).
+    Known(Outcome),
 }
 
-/// One row of the report table: a node, its agent pod (if any) and their addresses.
+/// One check the round will make: what it is, and how to probe it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NodeRow {
-    pub node: String,
-    pub host_ips: Vec<IpAddr>,
-    /// The agent pod the round pings on this node, if one is running.
-    pub pod: Option<AgentPod>,
-    /// Why the node has no usable agent pod (e.g. `no agent pod`, `agent pod x is Pending`).
-    pub missing_reason: Option<String>,
+pub struct Planned {
+    pub key: CheckKey,
+    pub probe: Probe,
 }
 
-/// Everything one round will do.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// Everything one round will check, in the order reports list it: the DNS checks, then each
+/// node's checks (host pings, pod pings, a missing agent).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Plan {
-    pub rows: Vec<NodeRow>,
-    pub pings: Vec<PingTarget>,
-    pub dns: Vec<DnsCheck>,
-    /// Failed checks known without probing (nodes without an agent).
-    pub static_checks: Vec<Check>,
+    pub checks: Vec<Planned>,
+}
+
+impl Plan {
+    fn push(&mut self, key: CheckKey, probe: Probe) {
+        self.checks.push(Planned { key, probe });
+    }
 }
 
 /// Builds the round's plan from a snapshot and the cluster domain.
 pub fn plan(snapshot: &Snapshot, domain: &str) -> Plan {
     let mut out = Plan::default();
+    plan_dns(snapshot, domain, &mut out);
 
     // Agent pods grouped by node; a node may briefly have two during a rollout.
     let mut pods_by_node: BTreeMap<&str, Vec<&AgentPod>> = BTreeMap::new();
@@ -79,64 +74,55 @@ pub fn plan(snapshot: &Snapshot, domain: &str) -> Plan {
         .collect();
     // A usable agent pod on a node the node list does not know (yet) still gets a row; an
     // unscheduled pod (no node) or a leftover on a removed node is no missing node.
+    let known: HashSet<&str> = nodes.iter().map(|(n, _)| *n).collect();
     for (node, pods) in &pods_by_node {
-        let known = nodes.iter().any(|(n, _)| n == node);
-        if !known && !node.is_empty() && pick_agent(pods).is_ok() {
+        if !known.contains(node) && !node.is_empty() && pick_agent(pods).is_ok() {
             nodes.push((node, pods.iter().flat_map(|p| p.host_ips.clone()).collect()));
         }
     }
 
     for (node, host_ips) in nodes {
         for ip in &host_ips {
-            out.pings.push(PingTarget {
-                kind: CheckKind::HostPing,
-                target_node: node.to_string(),
-                target: node.to_string(),
-                address: *ip,
-            });
+            out.push(
+                CheckKey::new(CheckKind::HostPing, node, node, &ip.to_string()),
+                Probe::Echo { addr: *ip },
+            );
         }
         let candidates = pods_by_node.get(node).map(Vec::as_slice).unwrap_or(&[]);
-        let (pod, missing_reason) = match pick_agent(candidates) {
-            Ok(pod) => (Some(pod.clone()), None),
-            Err(reason) => (None, Some(reason)),
-        };
-        if let Some(pod) = &pod {
-            for ip in &pod.pod_ips {
-                out.pings.push(PingTarget {
-                    kind: CheckKind::PodPing,
-                    target_node: node.to_string(),
-                    target: pod.name.clone(),
-                    address: *ip,
-                });
+        match pick_agent(candidates) {
+            Ok(pod) => {
+                for ip in &pod.pod_ips {
+                    out.push(
+                        CheckKey::new(CheckKind::PodPing, node, &pod.name, &ip.to_string()),
+                        Probe::Echo { addr: *ip },
+                    );
+                }
             }
+            Err(why) => out.push(
+                CheckKey::new(CheckKind::NodeWithoutAgent, node, node, ""),
+                Probe::Known(Outcome::failed(Reason::NoAgent, why)),
+            ),
         }
-        if let Some(reason) = &missing_reason {
-            out.static_checks.push(Check::failed(
-                CheckKind::NodeWithoutAgent,
-                node,
-                node,
-                "",
-                reason,
-            ));
-        }
-        out.rows.push(NodeRow {
-            node: node.to_string(),
-            host_ips,
-            pod,
-            missing_reason,
-        });
     }
+    out
+}
 
+/// DNS: forward lookups of the well-known names, reverse lookups of the service and instance
+/// IPs, and a direct query to each serving instance.
+fn plan_dns(snapshot: &Snapshot, domain: &str, out: &mut Plan) {
     let names = crate::dns::forward_names(domain);
+    let [kube_dns, _] = &names;
     for name in &names {
-        out.dns.push(DnsCheck::Forward { name: name.clone() });
+        out.push(
+            CheckKey::new(CheckKind::DnsService, "", name, ""),
+            Probe::SystemForward { name: name.clone() },
+        );
     }
     for ip in &snapshot.dns.service_ips {
-        out.dns.push(DnsCheck::Reverse {
-            ip: *ip,
-            target: "kube-dns".to_string(),
-            target_node: String::new(),
-        });
+        out.push(
+            CheckKey::new(CheckKind::DnsReverse, "", "kube-dns", &ip.to_string()),
+            Probe::SystemReverse { ip: *ip },
+        );
     }
     for inst in &snapshot.dns.instances {
         // A terminating or non-serving endpoint is on its way out: the Service no longer
@@ -145,23 +131,28 @@ pub fn plan(snapshot: &Snapshot, domain: &str) -> Plan {
             continue;
         }
         let target = inst.pod.clone().unwrap_or_else(|| inst.ip.to_string());
-        let target_node = inst.node.clone().unwrap_or_default();
-        out.dns.push(DnsCheck::Reverse {
-            ip: inst.ip,
-            target: target.clone(),
-            target_node: target_node.clone(),
-        });
+        let target_node = inst.node.as_deref().unwrap_or_default();
+        let address = inst.ip.to_string();
+        out.push(
+            CheckKey::new(CheckKind::DnsReverse, target_node, &target, &address),
+            Probe::SystemReverse { ip: inst.ip },
+        );
         // The kube-dns Service has every address family its EndpointSlices have, so the
         // A/AAAA query matching this instance's family always has an answer (the
         // `kubernetes` Service is often single-stack).
-        out.dns.push(DnsCheck::Instance {
-            ip: inst.ip,
-            target,
-            target_node,
-            name: names[0].clone(),
-        });
+        out.push(
+            CheckKey::new(CheckKind::DnsInstance, target_node, &target, &address),
+            Probe::DnsQuery {
+                server: SocketAddr::new(inst.ip, 53),
+                name: kube_dns.clone(),
+                qtype: if inst.ip.is_ipv4() {
+                    QType::A
+                } else {
+                    QType::Aaaa
+                },
+            },
+        );
     }
-    out
 }
 
 /// Chooses the pod to ping on a node: running, not being deleted, with an IP. Otherwise the
@@ -241,12 +232,14 @@ mod tests {
                         serving: true,
                         terminating: false,
                     },
+                    // Terminating while still ready and serving (graceful shutdown): only the
+                    // terminating rule leaves it out.
                     DnsInstance {
                         ip: ip("198.18.101.6"),
                         pod: Some("coredns-old".into()),
                         node: Some("n2".into()),
-                        ready: false,
-                        serving: false,
+                        ready: true,
+                        serving: true,
                         terminating: true,
                     },
                 ],
@@ -254,44 +247,90 @@ mod tests {
         }
     }
 
+    /// The planned checks of `kind`: (target node, target, address).
+    fn of(p: &Plan, kind: CheckKind) -> Vec<(&str, &str, &str)> {
+        p.checks
+            .iter()
+            .filter(|c| c.key.kind == kind)
+            .map(|c| {
+                let k = &c.key;
+                (
+                    k.target_node.as_str(),
+                    k.target.as_str(),
+                    k.address.as_str(),
+                )
+            })
+            .collect()
+    }
+
     #[test]
     fn pings_every_node_and_every_running_agent() {
         let p = plan(&snapshot(), "cluster.tst.local");
-        let hosts: Vec<_> = p
-            .pings
-            .iter()
-            .filter(|t| t.kind == CheckKind::HostPing)
-            .map(|t| t.target.as_str())
-            .collect();
+        let hosts: Vec<_> = of(&p, CheckKind::HostPing).iter().map(|c| c.1).collect();
         assert_eq!(hosts, ["n1", "n2", "n3", "n4"]);
-        let pods: Vec<_> = p
-            .pings
+        let pods: Vec<_> = of(&p, CheckKind::PodPing)
             .iter()
-            .filter(|t| t.kind == CheckKind::PodPing)
-            .map(|t| (t.target.as_str(), t.address.to_string()))
+            .map(|c| (c.1, c.2))
             .collect();
-        assert_eq!(
-            pods,
-            [("a1", "198.18.100.1".into()), ("a2", "198.18.100.2".into())]
-        );
+        assert_eq!(pods, [("a1", "198.18.100.1"), ("a2", "198.18.100.2")]);
+        for c in &p.checks {
+            match c.key.kind {
+                CheckKind::HostPing | CheckKind::PodPing => assert_eq!(
+                    c.probe,
+                    Probe::Echo {
+                        addr: ip(&c.key.address)
+                    }
+                ),
+                _ => assert!(!matches!(c.probe, Probe::Echo { .. }), "{c:?}"),
+            }
+        }
     }
 
     #[test]
     fn nodes_without_a_running_agent_fail_with_the_reason() {
         let p = plan(&snapshot(), "cluster.tst.local");
         let missing: Vec<_> = p
-            .static_checks
+            .checks
             .iter()
-            .map(|c| (c.target_node.as_str(), c.error.clone().unwrap()))
+            .filter(|c| c.key.kind == CheckKind::NodeWithoutAgent)
+            .map(|c| (c.key.target_node.as_str(), &c.probe))
             .collect();
+        let known = |why: &str| Probe::Known(Outcome::failed(Reason::NoAgent, why));
         assert_eq!(
             missing,
             [
-                ("n3", "agent pod a3 is Pending".to_string()),
-                ("n4", "no agent pod on this node".to_string())
+                ("n3", &known("agent pod a3 is Pending")),
+                ("n4", &known("no agent pod on this node"))
             ]
         );
-        assert!(p.static_checks.iter().all(|c| !c.ok));
+    }
+
+    #[test]
+    fn checks_come_dns_first_then_node_by_node() {
+        let p = plan(&snapshot(), "cluster.tst.local");
+        let order: Vec<String> = p
+            .checks
+            .iter()
+            .map(|c| format!("{} {}", c.key.kind, c.key.target))
+            .collect();
+        assert_eq!(
+            order,
+            [
+                "dns-service kube-dns.kube-system.svc.cluster.tst.local.",
+                "dns-service kubernetes.default.svc.cluster.tst.local.",
+                "dns-reverse kube-dns",
+                "dns-reverse coredns-a",
+                "dns-instance coredns-a",
+                "host-ping n1",
+                "pod-ping a1",
+                "host-ping n2",
+                "pod-ping a2",
+                "host-ping n3",
+                "node-without-agent n3",
+                "host-ping n4",
+                "node-without-agent n4",
+            ]
+        );
     }
 
     #[test]
@@ -301,23 +340,23 @@ mod tests {
         old.deleting = true;
         s.agents.insert(0, old);
         let p = plan(&s, "x");
-        assert_eq!(p.rows[0].pod.as_ref().unwrap().name, "a1");
+        assert_eq!(of(&p, CheckKind::PodPing)[0], ("n1", "a1", "198.18.100.1"));
     }
 
     #[test]
     fn dns_checks_skip_terminating_instances_and_use_absolute_names() {
         let p = plan(&snapshot(), "cluster.tst.local.");
         assert_eq!(
-            p.dns[0],
-            DnsCheck::Forward {
+            p.checks[0].probe,
+            Probe::SystemForward {
                 name: "kube-dns.kube-system.svc.cluster.tst.local.".into()
             }
         );
         let instances: Vec<_> = p
-            .dns
+            .checks
             .iter()
-            .filter_map(|d| match d {
-                DnsCheck::Instance { target, name, .. } => Some((target.clone(), name.clone())),
+            .filter_map(|c| match &c.probe {
+                Probe::DnsQuery { name, .. } => Some((c.key.target.clone(), name.clone())),
                 _ => None,
             })
             .collect();
@@ -328,11 +367,7 @@ mod tests {
                 "kube-dns.kube-system.svc.cluster.tst.local.".to_string()
             )]
         );
-        let reverses = p
-            .dns
-            .iter()
-            .filter(|d| matches!(d, DnsCheck::Reverse { .. }))
-            .count();
+        let reverses = of(&p, CheckKind::DnsReverse).len();
         assert_eq!(reverses, 2, "service IP and the serving instance");
     }
 
@@ -344,18 +379,36 @@ mod tests {
         orphan.deleting = true;
         s.agents.push(orphan);
         let p = plan(&s, "x");
-        assert_eq!(p.rows.len(), 4, "only the four known nodes");
-        assert_eq!(p.static_checks.len(), 2, "n3 and n4 only");
+        let nodes: std::collections::BTreeSet<_> = p
+            .checks
+            .iter()
+            .map(|c| c.key.target_node.as_str())
+            .filter(|n| !n.is_empty())
+            .collect();
+        assert_eq!(nodes.len(), 4, "only the four known nodes: {nodes:?}");
+        assert_eq!(
+            of(&p, CheckKind::NodeWithoutAgent).len(),
+            2,
+            "n3 and n4 only"
+        );
     }
 
     #[test]
     fn agent_on_unknown_node_still_gets_a_row() {
         let mut s = snapshot();
         s.nodes.clear();
+        s.dns = DnsInfo::default();
         let p = plan(&s, "x");
         // The running agents keep their rows; the Pending one on an unknown node does not.
-        assert_eq!(p.rows.len(), 2);
-        assert!(p.static_checks.is_empty());
-        assert!(p.pings.iter().all(|t| t.kind == CheckKind::PodPing));
+        let node_checks: Vec<_> = p
+            .checks
+            .iter()
+            .filter(|c| !c.key.target_node.is_empty())
+            .map(|c| (c.key.kind, c.key.target_node.as_str()))
+            .collect();
+        assert_eq!(
+            node_checks,
+            [(CheckKind::PodPing, "n1"), (CheckKind::PodPing, "n2")]
+        );
     }
 }

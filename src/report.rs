@@ -3,50 +3,143 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The kind of a check; serialised as the kebab-case names users see in JSON and metrics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum CheckKind {
-    /// ICMP echo to a peer agent pod's IP.
-    PodPing,
-    /// ICMP echo to a node's InternalIP.
-    HostPing,
-    /// Forward lookup through the system resolver (which talks to the DNS service IP).
-    DnsService,
-    /// A direct query to one DNS instance (one EndpointSlice endpoint).
-    DnsInstance,
-    /// Reverse lookup of the DNS service IP or an instance IP.
-    DnsReverse,
-    /// A node on which no agent pod is running: nothing there can report.
-    NodeWithoutAgent,
+pub use crate::kind::{CheckKind, Gauge, KindInfo, LineFormat, LogPlace, RowSlot};
+pub use crate::reason::Reason;
+
+/// What became of a check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The target answered as it should.
+    Passed,
+    /// The check failed; `message` says why in a few words, for people.
+    Failed { reason: Reason, message: String },
+    /// The check was not made, on purpose (its target is going away, for example); it counts
+    /// neither as passed nor as failed.
+    Skipped { reason: Reason, message: String },
 }
 
-impl CheckKind {
-    /// Every kind, in the order reports list them.
-    pub const ALL: [CheckKind; 6] = [
-        CheckKind::PodPing,
-        CheckKind::HostPing,
-        CheckKind::DnsService,
-        CheckKind::DnsInstance,
-        CheckKind::DnsReverse,
-        CheckKind::NodeWithoutAgent,
-    ];
+impl Outcome {
+    /// A failure with its reason and message.
+    pub fn failed(reason: Reason, message: impl Into<String>) -> Outcome {
+        Outcome::Failed {
+            reason,
+            message: message.into(),
+        }
+    }
 
-    /// The name used in JSON, metrics labels and the log.
-    pub fn as_str(self) -> &'static str {
+    /// A skip with its reason and message.
+    pub fn skipped(reason: Reason, message: impl Into<String>) -> Outcome {
+        Outcome::Skipped {
+            reason,
+            message: message.into(),
+        }
+    }
+
+    /// Passed, failed or skipped, without the details.
+    pub fn status(&self) -> Status {
         match self {
-            CheckKind::PodPing => "pod-ping",
-            CheckKind::HostPing => "host-ping",
-            CheckKind::DnsService => "dns-service",
-            CheckKind::DnsInstance => "dns-instance",
-            CheckKind::DnsReverse => "dns-reverse",
-            CheckKind::NodeWithoutAgent => "node-without-agent",
+            Outcome::Passed => Status::Passed,
+            Outcome::Failed { .. } => Status::Failed,
+            Outcome::Skipped { .. } => Status::Skipped,
+        }
+    }
+
+    /// The reason of a failure or skip.
+    pub fn reason(&self) -> Option<Reason> {
+        match self {
+            Outcome::Passed => None,
+            Outcome::Failed { reason, .. } | Outcome::Skipped { reason, .. } => Some(*reason),
+        }
+    }
+
+    /// The message of a failure or skip.
+    pub fn message(&self) -> Option<&str> {
+        match self {
+            Outcome::Passed => None,
+            Outcome::Failed { message, .. } | Outcome::Skipped { message, .. } => Some(message),
         }
     }
 }
 
-/// One check of one round.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// An outcome without its details; serialised as `passed`, `failed` or `skipped`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    Passed,
+    Failed,
+    Skipped,
+}
+
+impl Status {
+    /// The `ok` of JSON: true, false, or null when skipped.
+    pub fn ok(self) -> Option<bool> {
+        match self {
+            Status::Passed => Some(true),
+            Status::Failed => Some(false),
+            Status::Skipped => None,
+        }
+    }
+}
+
+/// The identity of a check, within a round and across rounds.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CheckKey {
+    pub kind: CheckKind,
+    /// The node the target belongs to ("" when none, e.g. the DNS service).
+    pub target_node: String,
+    /// What is checked: a pod name, a node name, a DNS name.
+    pub target: String,
+    /// The address probed or queried ("" when there is none to probe).
+    pub address: String,
+}
+
+impl CheckKey {
+    /// A key from its four parts.
+    pub fn new(kind: CheckKind, target_node: &str, target: &str, address: &str) -> CheckKey {
+        CheckKey {
+            kind,
+            target_node: target_node.to_string(),
+            target: target.to_string(),
+            address: address.to_string(),
+        }
+    }
+}
+
+/// What a probe found, before it is joined with its check's key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Measured {
+    pub outcome: Outcome,
+    /// Round-trip time of a passed check (average over the replies for echoes).
+    pub rtt_seconds: Option<f64>,
+    /// Echo requests sent and replies received (echoes only; 0 otherwise).
+    pub sent: u32,
+    pub received: u32,
+    /// What a passed DNS check answered (a name or addresses); empty otherwise.
+    pub answer: String,
+}
+
+impl Measured {
+    /// An outcome without measurements (a failure before anything was sent, a known result).
+    pub fn of(outcome: Outcome) -> Measured {
+        Measured {
+            outcome,
+            rtt_seconds: None,
+            sent: 0,
+            received: 0,
+            answer: String::new(),
+        }
+    }
+
+    /// A failure without measurements.
+    pub fn failed(reason: Reason, message: impl Into<String>) -> Measured {
+        Measured::of(Outcome::failed(reason, message))
+    }
+}
+
+/// One check of one round. JSON (see `CheckJson`) keeps the flat form of earlier versions:
+/// `ok` (null when skipped), `error` (the message) and `reason`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(try_from = "CheckJson")]
 pub struct Check {
     pub kind: CheckKind,
     /// The node the target belongs to ("" when none, e.g. the DNS service).
@@ -55,52 +148,69 @@ pub struct Check {
     pub target: String,
     /// The address probed or queried ("" when there is none to probe).
     pub address: String,
-    pub ok: bool,
-    /// Round-trip time of a successful check (average over the replies for pings).
+    pub outcome: Outcome,
+    /// Round-trip time of a passed check (average over the replies for pings).
     pub rtt_seconds: Option<f64>,
-    /// Why the check failed, in a few words.
-    pub error: Option<String>,
     /// Echo requests sent and replies received (pings only; 0 otherwise).
-    #[serde(default)]
     pub sent: u32,
-    #[serde(default)]
     pub received: u32,
-    /// What a successful DNS check answered (a name or addresses); empty otherwise.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    /// What a passed DNS check answered (a name or addresses); empty otherwise.
     pub answer: String,
 }
 
 impl Check {
+    /// The check of `key` with what its probe found.
+    pub fn new(key: CheckKey, m: Measured) -> Check {
+        Check {
+            kind: key.kind,
+            target_node: key.target_node,
+            target: key.target,
+            address: key.address,
+            outcome: m.outcome,
+            rtt_seconds: m.rtt_seconds,
+            sent: m.sent,
+            received: m.received,
+            answer: m.answer,
+        }
+    }
+
     /// A failed check of `target` (on `target_node`, at `address`), with the reason.
     pub fn failed(
         kind: CheckKind,
         target_node: &str,
         target: &str,
         address: &str,
-        error: &str,
+        reason: Reason,
+        message: &str,
     ) -> Check {
-        Check {
-            kind,
-            target_node: target_node.to_string(),
-            target: target.to_string(),
-            address: address.to_string(),
-            ok: false,
-            rtt_seconds: None,
-            error: Some(error.to_string()),
-            sent: 0,
-            received: 0,
-            answer: String::new(),
-        }
+        Check::new(
+            CheckKey::new(kind, target_node, target, address),
+            Measured::failed(reason, message),
+        )
     }
 
     /// The same check, passed with this round-trip time.
     pub fn passed(self, rtt_seconds: f64) -> Check {
         Check {
-            ok: true,
+            outcome: Outcome::Passed,
             rtt_seconds: Some(rtt_seconds),
-            error: None,
             ..self
         }
+    }
+
+    /// Whether the check passed.
+    pub fn is_ok(&self) -> bool {
+        self.outcome == Outcome::Passed
+    }
+
+    /// Whether the check failed (a skipped check did not).
+    pub fn is_failed(&self) -> bool {
+        matches!(self.outcome, Outcome::Failed { .. })
+    }
+
+    /// Passed, failed or skipped.
+    pub fn status(&self) -> Status {
+        self.outcome.status()
     }
 
     /// The identity of a check across rounds, for diffing.
@@ -109,17 +219,151 @@ impl Check {
     }
 }
 
-/// A check whose status differs from the previous round.
+/// A check as JSON has it (field order included); read into a [`Check`].
+#[derive(Deserialize)]
+struct CheckJson {
+    kind: CheckKind,
+    target_node: String,
+    target: String,
+    address: String,
+    /// true passed, false failed, null skipped.
+    ok: Option<bool>,
+    rtt_seconds: Option<f64>,
+    /// The failure's or skip's message.
+    error: Option<String>,
+    /// The failure's or skip's reason.
+    #[serde(default)]
+    reason: Option<Reason>,
+    #[serde(default)]
+    sent: u32,
+    #[serde(default)]
+    received: u32,
+    #[serde(default)]
+    answer: String,
+}
+
+/// The same fields, borrowed from a [`Check`] to write it without copying.
+#[derive(Serialize)]
+struct CheckJsonRef<'a> {
+    kind: CheckKind,
+    target_node: &'a str,
+    target: &'a str,
+    address: &'a str,
+    ok: Option<bool>,
+    rtt_seconds: Option<f64>,
+    error: Option<&'a str>,
+    reason: Option<Reason>,
+    sent: u32,
+    received: u32,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    answer: &'a str,
+}
+
+impl Serialize for Check {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        CheckJsonRef {
+            kind: self.kind,
+            target_node: &self.target_node,
+            target: &self.target,
+            address: &self.address,
+            ok: self.status().ok(),
+            rtt_seconds: self.rtt_seconds,
+            error: self.outcome.message(),
+            reason: self.outcome.reason(),
+            sent: self.sent,
+            received: self.received,
+            answer: &self.answer,
+        }
+        .serialize(s)
+    }
+}
+
+impl TryFrom<CheckJson> for Check {
+    type Error = String;
+
+    fn try_from(j: CheckJson) -> Result<Check, String> {
+        let message = j.error.unwrap_or_default();
+        let outcome = match (j.ok, j.reason) {
+            (Some(true), _) => Outcome::Passed,
+            (Some(false), Some(reason)) => Outcome::Failed { reason, message },
+            (None, Some(reason)) => Outcome::Skipped { reason, message },
+            (_, None) => return Err("a failed or skipped check needs a reason".to_string()),
+        };
+        Ok(Check {
+            kind: j.kind,
+            target_node: j.target_node,
+            target: j.target,
+            address: j.address,
+            outcome,
+            rtt_seconds: j.rtt_seconds,
+            sent: j.sent,
+            received: j.received,
+            answer: j.answer,
+        })
+    }
+}
+
+/// A check whose status differs from the previous round. JSON has `was`/`now` (`passed`,
+/// `failed`, `skipped`, null when absent) and, as earlier versions, `was_ok`/`now_ok` (true,
+/// false, null when absent or skipped).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(into = "ChangeJson", from = "ChangeJson")]
 pub struct Change {
     pub kind: CheckKind,
     pub target_node: String,
     pub target: String,
     pub address: String,
     /// `None` when the check did not exist in the previous round.
-    pub was_ok: Option<bool>,
+    pub was: Option<Status>,
     /// `None` when the check disappeared in this round.
-    pub now_ok: Option<bool>,
+    pub now: Option<Status>,
+}
+
+/// A change as JSON has it.
+#[derive(Serialize, Deserialize)]
+struct ChangeJson {
+    kind: CheckKind,
+    target_node: String,
+    target: String,
+    address: String,
+    was_ok: Option<bool>,
+    now_ok: Option<bool>,
+    #[serde(default)]
+    was: Option<Status>,
+    #[serde(default)]
+    now: Option<Status>,
+}
+
+impl From<Change> for ChangeJson {
+    fn from(c: Change) -> ChangeJson {
+        ChangeJson {
+            kind: c.kind,
+            target_node: c.target_node,
+            target: c.target,
+            address: c.address,
+            was_ok: c.was.and_then(Status::ok),
+            now_ok: c.now.and_then(Status::ok),
+            was: c.was,
+            now: c.now,
+        }
+    }
+}
+
+impl From<ChangeJson> for Change {
+    fn from(j: ChangeJson) -> Change {
+        // JSON of earlier versions has only the booleans.
+        let status = |s: Option<Status>, ok: Option<bool>| {
+            s.or(ok.map(|ok| if ok { Status::Passed } else { Status::Failed }))
+        };
+        Change {
+            kind: j.kind,
+            target_node: j.target_node,
+            target: j.target,
+            address: j.address,
+            was: status(j.was, j.was_ok),
+            now: status(j.now, j.now_ok),
+        }
+    }
 }
 
 /// One round as every output sees it.
@@ -152,25 +396,25 @@ pub struct RoundReport {
 /// The status changes between two rounds' checks, in the order of `now` then vanished ones.
 pub fn diff(prev: &[Check], now: &[Check]) -> Vec<Change> {
     use std::collections::HashMap;
-    let before: HashMap<_, bool> = prev.iter().map(|c| (c.key(), c.ok)).collect();
-    let after: HashMap<_, bool> = now.iter().map(|c| (c.key(), c.ok)).collect();
-    let change = |c: &Check, was_ok, now_ok| Change {
+    let before: HashMap<_, Status> = prev.iter().map(|c| (c.key(), c.status())).collect();
+    let after: HashMap<_, Status> = now.iter().map(|c| (c.key(), c.status())).collect();
+    let change = |c: &Check, was, now| Change {
         kind: c.kind,
         target_node: c.target_node.clone(),
         target: c.target.clone(),
         address: c.address.clone(),
-        was_ok,
-        now_ok,
+        was,
+        now,
     };
     let mut out: Vec<Change> = now
         .iter()
-        .filter(|c| before.get(&c.key()) != Some(&c.ok))
-        .map(|c| change(c, before.get(&c.key()).copied(), Some(c.ok)))
+        .filter(|c| before.get(&c.key()) != Some(&c.status()))
+        .map(|c| change(c, before.get(&c.key()).copied(), Some(c.status())))
         .collect();
     out.extend(
         prev.iter()
             .filter(|c| !after.contains_key(&c.key()))
-            .map(|c| change(c, Some(c.ok), None)),
+            .map(|c| change(c, Some(c.status()), None)),
     );
     out
 }
@@ -180,7 +424,14 @@ mod tests {
     use super::*;
 
     fn check(kind: CheckKind, target: &str, ok: bool) -> Check {
-        let c = Check::failed(kind, "n1", target, "198.18.0.1", "no reply within 1s");
+        let c = Check::failed(
+            kind,
+            "n1",
+            target,
+            "198.18.0.1",
+            Reason::Timeout,
+            "no reply within 1s",
+        );
         if ok {
             c.passed(0.001)
         } else {
@@ -203,29 +454,43 @@ mod tests {
         let d = diff(&prev, &now);
         let summary: Vec<_> = d
             .iter()
-            .map(|c| (c.target.as_str(), c.was_ok, c.now_ok))
+            .map(|c| (c.target.as_str(), c.was, c.now))
             .collect();
+        use Status::*;
         assert_eq!(
             summary,
             [
-                ("a1", Some(true), Some(false)),
-                ("a2", None, Some(true)),
-                ("n9", Some(false), None)
+                ("a1", Some(Passed), Some(Failed)),
+                ("a2", None, Some(Passed)),
+                ("n9", Some(Failed), None)
             ]
         );
         assert!(diff(&now, &now).is_empty());
+        // Skipped is a status of its own: failed -> skipped is a change.
+        let mut skipped = prev.clone();
+        skipped[2].outcome = Outcome::skipped(Reason::NoAgent, "node is being deleted");
+        let d = diff(&prev, &skipped);
+        assert_eq!(d.len(), 1);
+        assert_eq!((d[0].was, d[0].now), (Some(Failed), Some(Skipped)));
     }
 
     #[test]
     fn json_uses_the_documented_names_and_round_trips() {
+        let mut skipped = check(CheckKind::PodPing, "a9", false);
+        skipped.outcome = Outcome::skipped(Reason::NoAgent, "agent pod is terminating");
+        let checks = vec![
+            check(CheckKind::DnsInstance, "coredns-a", false),
+            check(CheckKind::HostPing, "n1", true),
+            skipped,
+        ];
         let r = RoundReport {
             node: "n1".into(),
             pod: "a1".into(),
             started_at: "2026-11-29T00:00:00.000Z".into(),
             duration_seconds: 1.5,
             errors: 1,
-            checks: vec![check(CheckKind::DnsInstance, "coredns-a", false)],
-            changes: vec![],
+            changes: diff(&[], &checks),
+            checks,
             first_round: true,
             api_error: None,
             snapshot_age_seconds: 0.0,
@@ -242,14 +507,37 @@ mod tests {
             "\"target_node\"",
             "\"target\"",
             "\"address\"",
-            "\"ok\"",
+            "\"ok\":false",
+            "\"ok\":true",
+            "\"ok\":null",
             "\"rtt_seconds\"",
-            "\"error\"",
+            "\"error\":\"no reply within 1s\"",
+            "\"reason\":\"timeout\"",
+            "\"reason\":\"no-agent\"",
             "\"changes\"",
+            "\"was_ok\":null,\"now_ok\":null,\"was\":null,\"now\":\"skipped\"",
         ] {
             assert!(text.contains(field), "{field} missing in {text}");
         }
         let back: RoundReport = serde_json::from_str(&text).unwrap();
         assert_eq!(back, r);
+    }
+
+    #[test]
+    fn json_of_earlier_versions_still_reads() {
+        let change: Change = serde_json::from_value(serde_json::json!({
+            "kind": "pod-ping", "target_node": "n1", "target": "a1", "address": "198.18.0.1",
+            "was_ok": true, "now_ok": false
+        }))
+        .unwrap();
+        assert_eq!(
+            (change.was, change.now),
+            (Some(Status::Passed), Some(Status::Failed))
+        );
+        let failed_without_reason = serde_json::json!({
+            "kind": "pod-ping", "target_node": "n1", "target": "a1", "address": "198.18.0.1",
+            "ok": false, "rtt_seconds": null, "error": "no reply"
+        });
+        assert!(serde_json::from_value::<Check>(failed_without_reason).is_err());
     }
 }

@@ -1,12 +1,17 @@
 //! The agent's round, outputs and endpoints against a real (namespace-built) cluster: the
 //! API stand-in, dnsmasq DNS pods, the real binary. Needs root; in CI it must run.
 
+mod common;
+
+use std::collections::BTreeSet;
 use std::io::Write;
 use std::process::{Command, Stdio};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant};
 
-use cluster_box::lab::{Lab, Options, FAST_ROUNDS};
+use cluster_box::lab::{Lab, Options, Shown, FAST_ROUNDS};
 use cluster_box::{need_root, Spec};
+use common::now;
+use k8s_api_standin::Fault;
 use k8s_network_test_daemonset::report::RoundReport;
 
 const AGENT: &str = env!("CARGO_BIN_EXE_k8s-network-test-daemonset");
@@ -23,8 +28,25 @@ fn lab(nodes: usize) -> Lab {
     })
 }
 
-fn now() -> String {
-    k8s_network_test_daemonset::timefmt::rfc3339(SystemTime::now())
+/// `(kind, target, error)` of every failed check of a round, in the round's order.
+fn failed(r: &RoundReport) -> Vec<(String, String, String)> {
+    r.checks
+        .iter()
+        .filter(|c| c.is_failed())
+        .map(|c| {
+            let error = c.outcome.message().unwrap_or_default().to_string();
+            (c.kind.as_str().to_string(), c.target.clone(), error)
+        })
+        .collect()
+}
+
+/// The targets of a round's checks of `kind`.
+fn targets(r: &RoundReport, kind: &str) -> Vec<String> {
+    r.checks
+        .iter()
+        .filter(|c| c.kind.as_str() == kind)
+        .map(|c| c.target.clone())
+        .collect()
 }
 
 #[test]
@@ -50,7 +72,14 @@ fn once_prints_the_table_or_json_and_exits_by_result() {
     assert!(out.contains("DNS: 198.19.0.100 coredns-0.kube-dns.kube-system.svc.cluster.tst.local."));
     assert!(out.contains("Testing 3 nodes"));
     assert!(out.contains("Checking: control-plane-0 198.18.1.10 Running - k8s-network-test-daemonset-0 198.19.0.10;  host-ping: "));
-    assert!(out.contains("Result: 0 of 13 checks failed"), "{out}");
+    let objects = cluster_box::lab::api_objects(&lab.cluster, &Default::default());
+    let all = common::planned_checks(&objects, &lab.cluster.spec.domain)
+        .checks
+        .len();
+    assert!(
+        out.contains(&format!("Result: 0 of {all} checks failed")),
+        "{out}"
+    );
 
     // A DNS instance stopped and a node without an agent: exit 1, JSON names exactly those.
     lab.cluster.dns[0].stop();
@@ -58,19 +87,21 @@ fn once_prints_the_table_or_json_and_exits_by_result() {
     let (code, out, err) = lab.run_once(0, &["--once", "--output", "json"]);
     assert_eq!(code, 1, "{err}");
     let r: RoundReport = serde_json::from_str(&out).expect("JSON round");
-    let failed: Vec<(String, String)> = r
+    let failed_kinds: Vec<(&str, &str)> = r
         .checks
         .iter()
-        .filter(|c| !c.ok)
-        .map(|c| (c.kind.as_str().to_string(), c.target.clone()))
+        .filter(|c| c.is_failed())
+        .map(|c| (c.kind.as_str(), c.target.as_str()))
         .collect();
     assert_eq!(
-        failed,
+        failed_kinds,
         [
-            ("dns-instance".to_string(), "coredns-0".to_string()),
-            ("node-without-agent".to_string(), "node-2".to_string())
+            ("dns-instance", "coredns-0"),
+            ("node-without-agent", "node-2")
         ]
     );
+    // Node 2's pod ping gave way to its node-without-agent check.
+    assert_eq!(r.checks.len(), all, "{out}");
     assert_eq!(r.errors, 2);
     assert_eq!(
         (r.node.as_str(), r.pod.as_str()),
@@ -79,24 +110,141 @@ fn once_prints_the_table_or_json_and_exits_by_result() {
     lab.cluster.dns[0].start();
     lab.hide_agent(2, false);
 
-    // The service IP unreachable: the service and reverse checks fail, instances answer.
+    // Agent pods listed but unusable: without an IP yet, or being deleted. Each node fails
+    // as without agent, with that reason, in the JSON and in the table.
+    lab.show_agent(1, Some(Shown::NoIp));
+    lab.show_agent(2, Some(Shown::Deleting));
+    let (code, out, err) = lab.run_once(0, &["--once", "--output", "json"]);
+    assert_eq!(code, 1, "{out}{err}");
+    let r: RoundReport = serde_json::from_str(&out).expect("JSON round");
+    let no_ip = "agent pod k8s-network-test-daemonset-1 has no IP yet";
+    let deleting = "agent pod k8s-network-test-daemonset-2 is being deleted";
+    assert_eq!(
+        failed(&r),
+        [
+            ("node-without-agent".into(), "node-1".into(), no_ip.into()),
+            (
+                "node-without-agent".into(),
+                "node-2".into(),
+                deleting.into()
+            ),
+        ]
+    );
+    assert_eq!(targets(&r, "pod-ping"), ["k8s-network-test-daemonset-0"]);
+    assert_eq!(r.checks.len(), all, "{out}");
+    let (_, table, _) = lab.run_once(0, &["--once"]);
+    assert!(
+        table.contains(&format!("Checking: node-1 198.18.1.11 - ({no_ip})"))
+            && table.contains(&format!("Checking: node-2 198.18.1.12 - ({deleting})")),
+        "{table}"
+    );
+    lab.show_agent(1, None);
+    lab.show_agent(2, None);
+
+    // The service IP unreachable: the service and reverse checks fail, every other passes.
     lab.cluster.set_service_reachable(false);
     let (code, out, _) = lab.run_once(2, &["--once", "--output", "json"]);
     assert_eq!(code, 1);
     let r: RoundReport = serde_json::from_str(&out).unwrap();
-    for c in &r.checks {
-        let kind = c.kind.as_str();
-        let should_fail = kind == "dns-service" || kind == "dns-reverse";
-        assert_eq!(c.ok, !should_fail, "{kind} {}: {:?}", c.target, c.error);
-    }
+    assert_eq!(r.checks.len(), all, "{out}");
+    let kinds = |ok: bool| -> BTreeSet<&str> {
+        r.checks
+            .iter()
+            .filter(|c| c.is_ok() == ok)
+            .map(|c| c.kind.as_str())
+            .collect()
+    };
+    assert_eq!(kinds(false), BTreeSet::from(["dns-service", "dns-reverse"]));
+    assert_eq!(
+        kinds(true),
+        BTreeSet::from(["host-ping", "pod-ping", "dns-instance"])
+    );
     lab.cluster.set_service_reachable(true);
 
+    // The cluster domain: `--cluster-domain` beats the pod's search list; without either,
+    // cluster.local (with a warning), whose names this cluster's DNS does not serve.
+    let (code, out, err) = lab.run_once(
+        0,
+        &[
+            "--once",
+            "--output",
+            "json",
+            "--cluster-domain",
+            "cluster.local",
+        ],
+    );
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(!err.contains("from the search list"), "{err}");
+    let r: RoundReport = serde_json::from_str(&out).unwrap();
+    let local = [
+        "kube-dns.kube-system.svc.cluster.local.",
+        "kubernetes.default.svc.cluster.local.",
+    ];
+    assert_eq!(targets(&r, "dns-service"), local);
+    let wrong_domain: Vec<(String, String)> = failed(&r)
+        .into_iter()
+        .map(|(kind, target, _)| (kind, target))
+        .collect();
+    let want: Vec<(String, String)> = [
+        ("dns-service", local[0]),
+        ("dns-service", local[1]),
+        ("dns-instance", "coredns-0"),
+        ("dns-instance", "coredns-1"),
+    ]
+    .map(|(k, t)| (k.to_string(), t.to_string()))
+    .to_vec();
+    assert_eq!(wrong_domain, want, "{out}");
+    let no_search = lab.cluster.dir.join("resolv-without-svc.conf");
+    std::fs::write(
+        &no_search,
+        "search example.org\nnameserver 198.19.250.10\noptions ndots:5\n",
+    )
+    .unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&no_search, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let resolv = no_search.to_str().unwrap();
+    let (code, out, err) =
+        lab.run_once(0, &["--once", "--output", "json", "--resolv-conf", resolv]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains("no svc.<domain> entry in the search list")
+            && err.contains("assuming cluster.local (set --cluster-domain)"),
+        "{err}"
+    );
+    let r: RoundReport = serde_json::from_str(&out).unwrap();
+    assert_eq!(targets(&r, "dns-service"), local);
+    // The environment twin sets it as well; then every check passes again.
+    let (code, out, err) = lab.run_once_env(
+        0,
+        &["--once", "--output", "json", "--resolv-conf", resolv],
+        &[("NETTEST_CLUSTER_DOMAIN", "cluster.tst.local")],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let r: RoundReport = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        targets(&r, "dns-service"),
+        [
+            "kube-dns.kube-system.svc.cluster.tst.local.",
+            "kubernetes.default.svc.cluster.tst.local."
+        ]
+    );
+    assert_eq!(r.checks.len(), all, "{out}");
+
     // The API unreachable before any discovery: exit 2 with one line.
-    lab.api.set_fault(k8s_api_standin::Fault::CloseImmediately);
+    lab.api.set_fault(Fault::CloseImmediately);
     let (code, out, err) = lab.run_once(0, &["--once"]);
     assert_eq!(code, 2, "{out}{err}");
+    // The closing line says why and what to check (the API server and the path to it).
+    let last = err.lines().last().unwrap_or("");
     assert!(
-        err.lines().any(|l| l.contains("cannot run a round")),
+        last.contains("ERROR")
+            && last.contains(&format!(
+                "cannot run a round: cannot connect to {}",
+                lab.api.url()
+            ))
+            && last.contains("check --api-server"),
         "{err}"
     );
     lab.api.clear_fault();
@@ -157,9 +305,10 @@ fn endpoints_metrics_changes_and_sigterm() {
         scrape.body.lines().next()
     );
 
-    // A status change between two rounds shows in the table and the JSON.
-    let t = now();
+    // A status change between two rounds shows in the table and the JSON. The mark comes
+    // once the rule is in place, so the round after it sees the dropped pings.
     lab.cluster.drop_icmp_at_agent(1, true);
+    let t = now();
     let r = lab.round_after(0, &t, Duration::from_secs(30));
     let changes = r["changes"].as_array().unwrap();
     assert_eq!(changes.len(), 1, "{r}");
@@ -171,9 +320,88 @@ fn endpoints_metrics_changes_and_sigterm() {
         "Status change: pod-ping node-1 k8s-network-test-daemonset-1 198.19.1.10: OK -> FAIL"
     ));
 
-    // SIGTERM ends the agent within a second (it is PID 1 in its container).
+    // SIGTERM ends the agent promptly (it is PID 1 in its container), not at its next
+    // round: with a minute between rounds, an agent that only looked between rounds would
+    // take up to that minute. 5 s holds on two busy cores (the design is within a second).
+    let t = now();
+    lab.restart_agent(
+        0,
+        &[
+            "--interval",
+            "60s",
+            "--timeout",
+            "500ms",
+            "--dns-timeout",
+            "1s",
+        ],
+    );
+    lab.round_after(0, &t, Duration::from_secs(30));
+    std::thread::sleep(Duration::from_millis(500));
     let took = lab
-        .terminate_agent(0, Duration::from_secs(5))
+        .terminate_agent(0, Duration::from_secs(20))
         .expect("agent exits on SIGTERM");
-    assert!(took < Duration::from_secs(1), "took {took:?}");
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+}
+
+/// Until its first round, the real agent serves `/livez` but answers `/readyz` and
+/// `/status.json` with 503 (the kubelet's readiness probe depends on it); HEAD gets the
+/// headers alone, other methods 405 with `Allow`.
+#[test]
+fn unready_until_the_first_round() {
+    if !need_root("unready_until_the_first_round") {
+        return;
+    }
+    let mut lab = lab(1);
+    // A fresh agent that cannot discover anything: its first round cannot run.
+    lab.api.set_fault(Fault::CloseImmediately);
+    lab.restart_agent(0, &FAST_ROUNDS);
+    let start = Instant::now();
+    while lab.agent_get(0, "/livez").map(|r| r.status) != Ok(200) {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the endpoint never came up; log:\n{}",
+            lab.agent_log(0)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Two discoveries failed (a round every 2 s), and still no round.
+    while lab.agent_log(0).matches("kubernetes api:").count() < 2 {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "{}",
+            lab.agent_log(0)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for path in ["/readyz", "/status.json"] {
+        let r = lab.agent_get(0, path).unwrap();
+        assert_eq!(r.status, 503, "{path}: {r:?}");
+        let head = lab.agent_request(0, "HEAD", path).unwrap();
+        assert_eq!(head.status, 503, "HEAD {path}");
+        assert_eq!(head.body, "", "HEAD {path} has no body");
+        assert_eq!(
+            head.header("content-length"),
+            Some(r.body.len().to_string().as_str()),
+            "HEAD {path}: the GET's Content-Length"
+        );
+    }
+    assert_eq!(lab.agent_get(0, "/livez").unwrap().status, 200);
+    let post = lab.agent_request(0, "POST", "/livez").unwrap();
+    assert_eq!(post.status, 405, "{post:?}");
+    assert_eq!(post.header("allow"), Some("GET, HEAD"));
+
+    // The API back: the first round makes the agent ready.
+    lab.api.clear_fault();
+    let t = now();
+    lab.round_after(0, &t, Duration::from_secs(30));
+    assert_eq!(lab.agent_get(0, "/readyz").unwrap().status, 200);
+    assert_eq!(lab.agent_get(0, "/status.json").unwrap().status, 200);
+    // (The landing page, as its body does not change from one round to the next.)
+    let page = lab.agent_get(0, "/").unwrap();
+    let head = lab.agent_request(0, "HEAD", "/").unwrap();
+    assert_eq!((head.status, head.body.as_str()), (200, ""));
+    assert_eq!(
+        head.header("content-length"),
+        Some(page.body.len().to_string().as_str())
+    );
 }

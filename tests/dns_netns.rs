@@ -6,87 +6,29 @@
 
 mod common;
 
-use common::{need_root, veth, Netns};
+use cluster_box::dnsmasq::{Dnsmasq, Zone};
+use common::{ip, need_root, veth, Netns};
 use k8s_network_test_daemonset::dns::{self, DnsError, QType};
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const DOMAIN: &str = "cluster.tst.local";
 /// Set in the child process that runs the system-resolver part under `ip netns exec`.
 const CHILD_ENV: &str = "NETTEST_DNS_CHILD";
 
-/// A dnsmasq serving the cluster zone on some addresses; killed on drop.
-struct Dnsmasq {
-    child: Child,
-    _dir: tempfile::TempDir,
-}
-
-impl Dnsmasq {
-    fn start(ns: &Netns, listen: &[String], net: u8) -> Dnsmasq {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let pid_file = dir.path().join("dnsmasq.pid");
-        let mut cmd = ns.command("dnsmasq");
-        cmd.args([
-            "--keep-in-foreground",
-            "--no-resolv",
-            "--no-hosts",
-            "--bind-interfaces",
-            "--conf-file=/dev/null",
-            "--log-facility=-",
-            "--port=53",
-        ]);
-        cmd.arg(format!("--pid-file={}", pid_file.display()));
-        for addr in listen {
-            cmd.arg(format!("--listen-address={addr}"));
-        }
-        cmd.arg(format!("--local=/{DOMAIN}/"));
-        cmd.arg(format!("--local=/{net}.18.198.in-addr.arpa/"));
-        for (name, addrs) in records(net) {
-            cmd.arg(format!("--host-record={name},{addrs}"));
-        }
-        let child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("dnsmasq is installed");
-        Dnsmasq { child, _dir: dir }
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Dnsmasq {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
 /// The zone every instance serves (as CoreDNS instances all serve the same data).
-fn records(net: u8) -> Vec<(String, String)> {
-    vec![
-        (
-            format!("kube-dns.kube-system.svc.{DOMAIN}"),
-            format!("198.18.{net}.10"),
-        ),
-        (
-            format!("kubernetes.default.svc.{DOMAIN}"),
-            format!("198.18.{net}.11"),
-        ),
-        (
-            format!("coredns-a.kube-system.pod.{DOMAIN}"),
-            format!("198.18.{net}.53,2001:db8:32:{net}::53"),
-        ),
-        (
-            format!("coredns-b.kube-system.pod.{DOMAIN}"),
-            format!("198.18.{net}.54"),
-        ),
-    ]
+fn zone(net: u8) -> Zone {
+    let at = |host: u8| ip(&format!("198.18.{net}.{host}"));
+    Zone::new(&[DOMAIN, &format!("{net}.18.198.in-addr.arpa")])
+        .record(&format!("kube-dns.kube-system.svc.{DOMAIN}"), &[at(10)])
+        .record(&format!("kubernetes.default.svc.{DOMAIN}"), &[at(11)])
+        .record(
+            &format!("coredns-a.kube-system.pod.{DOMAIN}"),
+            &[at(53), ip(&format!("2001:db8:32:{net}::53"))],
+        )
+        .record(&format!("coredns-b.kube-system.pod.{DOMAIN}"), &[at(54)])
 }
 
 /// Removes /etc/netns/<ns>/ (the per-namespace resolv.conf) on drop.
@@ -158,35 +100,13 @@ impl Lab {
     }
 
     fn server_addr(&self, host: u8) -> SocketAddr {
-        SocketAddr::new(self.addr(host).parse().unwrap(), 53)
+        SocketAddr::new(ip(&self.addr(host)), 53)
     }
 
+    /// A DNS instance on `listen`, answering once this returns.
     fn instance(&self, listen: &[String]) -> Dnsmasq {
-        let d = Dnsmasq::start(&self.server, listen, self.net);
-        for l in listen {
-            self.wait_ready(SocketAddr::new(l.parse().unwrap(), 53));
-        }
-        d
-    }
-
-    /// Waits until the instance answers (dnsmasq needs a moment to bind).
-    fn wait_ready(&self, server: SocketAddr) {
-        let name = format!("kubernetes.default.svc.{DOMAIN}.");
-        let start = Instant::now();
-        loop {
-            let n = name.clone();
-            let got = self
-                .client
-                .run(move || dns::query(server, &n, QType::A, Duration::from_millis(200)));
-            if got.is_ok() {
-                return;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(20),
-                "dnsmasq on {server} never answered: {got:?}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let addrs: Vec<IpAddr> = listen.iter().map(|a| ip(a)).collect();
+        Dnsmasq::spawn(Some(&self.server.name), &addrs, &zone(self.net))
     }
 
     fn query(&self, server: SocketAddr, name: &str, qtype: QType) -> Result<Vec<String>, DnsError> {
@@ -271,7 +191,7 @@ fn dead_and_silent_instances_fail() {
     let mut a = lab.instance(&[lab.addr(53)]);
     let name = format!("kube-dns.kube-system.svc.{DOMAIN}.");
     assert!(lab.query(lab.server_addr(53), &name, QType::A).is_ok());
-    a.kill();
+    a.stop();
     // A killed instance: the kernel answers "port unreachable", or nothing if rate-limited.
     let got = lab.query(lab.server_addr(53), &name, QType::A);
     assert!(

@@ -3,6 +3,7 @@
 //! resets and half-closes) tried one at a time. Timeouts are shortened through `Limits`; the
 //! assertions wait with generous bounds, since the machine is shared and busy.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
@@ -11,6 +12,9 @@ use std::time::{Duration, Instant};
 
 use k8s_network_test_daemonset::http::{HttpServer, Limits, Shared};
 use k8s_network_test_daemonset::http::{Reason, Status};
+mod common;
+
+use common::{check, round};
 use k8s_network_test_daemonset::report::{Check, CheckKind, RoundReport};
 use k8s_network_test_daemonset::view::metrics::AgentInfo;
 
@@ -47,22 +51,16 @@ fn server() -> (HttpServer, Arc<Shared>) {
 fn publish_round(shared: &Shared, targets: usize) {
     let checks: Vec<Check> = (0..targets)
         .map(|i| {
-            Check::failed(
+            check(
                 CheckKind::PodPing,
                 &format!("node-{i}"),
                 &format!("k8s-network-test-daemonset-{i:05}"),
                 &format!("198.18.{}.{}", i / 250, i % 250),
-                "no reply within 1s",
+                Some(0.0004),
             )
-            .passed(0.0004)
         })
         .collect();
-    let report: RoundReport = serde_json::from_value(serde_json::json!({
-        "node": "node-0", "pod": "agent-0", "started_at": "2026-11-29T04:00:00Z",
-        "duration_seconds": 0.01, "errors": 0, "checks": checks, "changes": [],
-        "first_round": true,
-    }))
-    .unwrap();
+    let report = round(checks);
     let mut state = shared.lock();
     state.totals.record(&report);
     state.last = Some(report);
@@ -254,6 +252,110 @@ fn the_live_scrape_passes_promtool() {
         out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
         "promtool: {out:?}\n{scrape}"
     );
+}
+
+/// The README's metric table, as written there: name -> (type, label names).
+fn readme_metrics() -> BTreeMap<String, (String, BTreeSet<String>)> {
+    let readme = include_str!("../README.md");
+    let section = readme
+        .split("\n## Metrics\n")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("README has a Metrics section");
+    section
+        .lines()
+        .filter(|l| l.starts_with("| `networktest_"))
+        .map(|l| {
+            let cols: Vec<&str> = l.split('|').map(str::trim).collect();
+            let labels = cols[3]
+                .split(',')
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(String::from)
+                .collect();
+            (
+                cols[1].trim_matches('`').to_string(),
+                (cols[2].to_string(), labels),
+            )
+        })
+        .collect()
+}
+
+/// A scrape's metric families: name -> (type, label names of its samples; `le` aside).
+fn scraped_metrics(scrape: &str) -> BTreeMap<String, (String, BTreeSet<String>)> {
+    let mut out: BTreeMap<String, (String, BTreeSet<String>)> = BTreeMap::new();
+    for line in scrape.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').expect("TYPE name kind");
+            out.entry(name.to_string()).or_default().0 = kind.to_string();
+        } else if !line.starts_with('#') && !line.is_empty() {
+            let name = line.split(['{', ' ']).next().unwrap();
+            let family = ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|s| name.strip_suffix(s).filter(|f| out.contains_key(*f)))
+                .unwrap_or(name);
+            let labels = line
+                .split_once('{')
+                .and_then(|(_, l)| l.rsplit_once('}'))
+                .map(|(l, _)| l)
+                .unwrap_or("");
+            let names = out.entry(family.to_string()).or_default();
+            for pair in labels.split("\",").filter(|p| !p.is_empty()) {
+                let key = pair.split('=').next().unwrap().trim_start_matches(',');
+                if key != "le" {
+                    names.1.insert(key.to_string());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The README's metric table names every metric a scrape carries, with its type and labels,
+/// and nothing else: both sides by their literal names (a renamed, added or dropped metric,
+/// or a changed label, fails here until the README says so).
+#[test]
+fn the_readme_metric_table_is_the_scrape() {
+    let (server, shared) = server();
+    let mut checks = Vec::new();
+    for (i, kind) in CheckKind::ALL.into_iter().enumerate() {
+        let node = format!("node-{i}");
+        checks.push(check(kind, &node, "passed", "198.18.0.1", Some(0.001)));
+        checks.push(check(kind, &node, "failed", "198.18.0.2", None));
+    }
+    let report = round(checks);
+    {
+        let mut state = shared.lock();
+        state.totals.record(&report);
+        state.totals.api_error("timeout");
+        state.last = Some(report);
+        shared.publish(&state);
+    }
+    let scrape = get(server.addr, "/metrics").text();
+    let scraped = scraped_metrics(&scrape);
+    let documented = readme_metrics();
+    assert!(
+        documented.len() >= 10,
+        "read the README's table: {documented:?}"
+    );
+    let only_readme: Vec<&String> = documented
+        .keys()
+        .filter(|k| !scraped.contains_key(*k))
+        .collect();
+    let only_scrape: Vec<&String> = scraped
+        .keys()
+        .filter(|k| !documented.contains_key(*k))
+        .collect();
+    assert!(
+        only_readme.is_empty() && only_scrape.is_empty(),
+        "README only: {only_readme:?}; scrape only: {only_scrape:?}"
+    );
+    for (name, want) in &documented {
+        assert_eq!(
+            &scraped[name], want,
+            "{name}: (type, labels) in the scrape vs the README"
+        );
+    }
 }
 
 #[test]

@@ -24,6 +24,7 @@ use cluster_box::icmp_forge::{self, echo_reply, unreachable, Flood, Forged, Forg
 use k8s_network_test_daemonset::icmp::Family;
 use k8s_network_test_daemonset::icmp::Kind;
 use k8s_network_test_daemonset::icmp::{PingResult, ProbeOptions, Prober, SocketKind};
+use k8s_network_test_daemonset::report::Reason;
 
 const PROBER4: &str = "198.18.16.1";
 const PROBER6: &str = "2001:db8:16::1";
@@ -44,10 +45,6 @@ const TIMEOUT: Duration = Duration::from_millis(500);
 /// How far past its deadline a round may end on two busy cores: the design bound is the
 /// timeout plus a few milliseconds (BENCHMARKS.md), this leaves room for a loaded machine.
 const SLACK: Duration = Duration::from_millis(250);
-
-fn ip(s: &str) -> IpAddr {
-    s.parse().unwrap()
-}
 
 fn live(a: IpAddr) -> bool {
     match a {
@@ -209,10 +206,14 @@ fn run_prober<G>(
                 took: Vec::new(),
                 drops: 0,
             };
-            for _ in 0..rounds {
+            for i in 0..rounds {
                 let t0 = Instant::now();
-                run.rounds.push(prober.probe(&targets));
+                let round = prober.probe(&targets);
                 run.took.push(t0.elapsed());
+                // Every check loops over the results: first, there is one per target.
+                let got: Vec<IpAddr> = round.iter().map(|r| r.target).collect();
+                assert_eq!(got, targets, "round {i}: one result per target");
+                run.rounds.push(round);
             }
             run.drops = drops() - before;
             run
@@ -586,6 +587,11 @@ fn sends_the_kernel_refuses_fail_their_target_by_errno() {
                 }
                 let r = round.iter().find(|r| r.target == ip(a)).unwrap();
                 assert_eq!(r.error.as_deref(), Some(why), "{kind:?}: {r:?}");
+                let reason = match why {
+                    NO_ROUTE => Reason::Unreachable,
+                    _ => Reason::NotPermitted,
+                };
+                assert_eq!(r.reason, Some(reason), "{kind:?}: {r:?}");
             }
         }
         // Nothing waited for a timeout: the refused requests were settled when sent.
@@ -641,6 +647,7 @@ fn a_queue_that_stays_full_fails_its_sends_within_the_round() {
     let full = r
         .iter()
         .filter(|x| x.error.as_deref() == Some("send failed: no buffer space available"))
+        .inspect(|x| assert_eq!(x.reason, Some(Reason::NoBuffer), "{x:?}"))
         .count();
     let passed = r.iter().filter(|x| x.ok()).count();
     eprintln!(

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use k8s_network_test_daemonset::icmp::Family;
 use k8s_network_test_daemonset::icmp::Kind;
 use k8s_network_test_daemonset::icmp::{PingResult, ProbeOptions, Prober, SocketKind};
+use k8s_network_test_daemonset::report::Reason;
 
 const LIVE4: &str = "198.18.16.2";
 const LIVE6: &str = "2001:db8:16::2";
@@ -25,10 +26,6 @@ const DROP6: &str = "2001:db8:16::3";
 /// Routed to the peer, which answers with an ICMP error (an `unreachable` route).
 const UNREACH4: &str = "198.18.17.5";
 const UNREACH6: &str = "2001:db8:16:17::5";
-
-fn ip(s: &str) -> IpAddr {
-    s.parse().unwrap()
-}
 
 /// Prober namespace `p` and peer `q` on one veth; `p` routes everything via `q`.
 struct Net {
@@ -98,7 +95,13 @@ fn probe_in(
             assert_eq!(prober.kind(Family::V4), Some(k));
             assert_eq!(prober.kind(Family::V6), Some(k));
         }
-        (0..rounds).map(|_| prober.probe(&targets)).collect()
+        let results: Vec<Vec<PingResult>> = (0..rounds).map(|_| prober.probe(&targets)).collect();
+        // Every caller loops over the results: first, there is one per target, in order.
+        for (i, round) in results.iter().enumerate() {
+            let got: Vec<IpAddr> = round.iter().map(|r| r.target).collect();
+            assert_eq!(got, targets, "round {i}: one result per target");
+        }
+        results
     })
 }
 
@@ -120,7 +123,7 @@ fn check_classic(results: &[PingResult], unreachable_has_error: bool) {
     for a in [LIVE4, LIVE6] {
         let r = by(a);
         assert!(r.ok(), "{a} should be alive: {r:?}");
-        assert_eq!(r.error, None);
+        assert_eq!((&r.error, r.reason), (&None, None));
         assert!(r.rtts[0] < Duration::from_millis(700), "{r:?}");
     }
     for a in [DROP4, DROP6] {
@@ -130,6 +133,7 @@ fn check_classic(results: &[PingResult], unreachable_has_error: bool) {
             r.error.as_deref().unwrap_or("").contains("no reply"),
             "{r:?}"
         );
+        assert_eq!(r.reason, Some(Reason::Timeout), "{r:?}");
     }
     for a in [UNREACH4, UNREACH6] {
         let r = by(a);
@@ -140,6 +144,7 @@ fn check_classic(results: &[PingResult], unreachable_has_error: bool) {
                 e.contains("unreachable") || e.contains("no route"),
                 "{a}: want an icmp error, got {r:?}"
             );
+            assert_eq!(r.reason, Some(Reason::Unreachable), "{r:?}");
         }
     }
 }
@@ -155,7 +160,7 @@ fn live_dead_unreachable(kind: SocketKind, tag: &str) {
     let n = net(tag, true);
     let rounds = probe_in(&n.p, opts(kind), 2, classic_targets());
     for r in &rounds {
-        assert_eq!(r.len(), 6);
+        assert_eq!(r.len(), classic_targets().len());
         check_classic(r, true);
     }
     drop(n.q);
@@ -643,6 +648,7 @@ fn unroutable_target_fails_alone_with_send_error() {
             .starts_with("send failed: "),
         "{r:?}"
     );
+    assert_eq!(r[1].reason, Some(Reason::Unreachable), "{r:?}");
 }
 
 #[test]

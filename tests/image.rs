@@ -7,12 +7,16 @@
 //! Needs Docker, root, and the image from `make image` (`make test` builds it first). In CI it
 //! must run; elsewhere it is skipped with a message when something is missing.
 
+mod common;
+
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use cluster_box::http;
+use cluster_box::dnsmasq::{Dnsmasq, Zone};
 use cluster_box::lab::{failed_checks as failed, FAST_ROUNDS};
+use cluster_box::{http, status};
+use common::now;
 use k8s_api_standin as api;
 use serde_json::Value;
 
@@ -75,7 +79,7 @@ struct Rig {
     tag: String,
     dir: tempfile::TempDir,
     stand_in: Option<api::StandIn>,
-    dnsmasq: Option<Child>,
+    dnsmasq: Option<Dnsmasq>,
 }
 
 impl Rig {
@@ -93,10 +97,7 @@ impl Drop for Rig {
             let _ = docker(&["rm", "-f", &self.container(i)]);
         }
         let _ = docker(&["network", "rm", &self.network()]);
-        if let Some(mut d) = self.dnsmasq.take() {
-            let _ = d.kill();
-            let _ = d.wait();
-        }
+        drop(self.dnsmasq.take());
         if let Some(mut s) = self.stand_in.take() {
             s.stop();
         }
@@ -139,31 +140,19 @@ fn objects() -> api::Cluster {
     }
 }
 
-fn status(i: usize) -> Option<Value> {
-    let r = http::get_here(
-        SocketAddr::new(IpAddr::V4(agent_ip(i)), 8123),
-        "/status.json",
+/// Agent `i`'s next round that started after `after`, from its `/status.json`.
+fn round_after(rig: &Rig, i: usize, after: &str) -> Value {
+    let addr = SocketAddr::new(IpAddr::V4(agent_ip(i)), 8123);
+    status::round_after(
+        &format!("agent {i}"),
+        after,
+        Duration::from_secs(60),
+        || status::from_response(http::get_here(addr, "/status.json")),
+        || {
+            let logs = docker(&["logs", &rig.container(i)]);
+            format!("its log:\n{}", logs.unwrap_or_else(|e| e))
+        },
     )
-    .ok()?;
-    (r.status == 200)
-        .then(|| serde_json::from_str(&r.body).ok())
-        .flatten()
-}
-
-fn round_after(i: usize, after: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(s) = status(i) {
-            if s["started_at"].as_str().is_some_and(|t| t > after) {
-                return s;
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "agent {i} published no round after {after}"
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
 }
 
 #[test]
@@ -194,27 +183,16 @@ fn image_runs_restricted_and_detects_a_disconnected_node() {
         api::StandIn::start(SocketAddr::new(IpAddr::V4(GATEWAY), 6443), objects(), &dir).unwrap();
     let url = stand_in.url();
     rig.stand_in = Some(stand_in);
-    rig.dnsmasq = Some(
-        Command::new("dnsmasq")
-            .args([
-                "--keep-in-foreground",
-                "--conf-file=/dev/null",
-                "--no-resolv",
-                "--no-hosts",
-                "--bind-interfaces",
-                "--user=root",
-                &format!("--listen-address={GATEWAY}"),
-                "--local=/cluster.local/",
-                "--local=/18.198.in-addr.arpa/",
-                &format!("--host-record=kube-dns.kube-system.svc.cluster.local,{GATEWAY}"),
-                "--host-record=kubernetes.default.svc.cluster.local,198.18.200.2",
-                &format!("--pid-file={}", dir.join("dnsmasq.pid").display()),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("dnsmasq (make setup installs it)"),
-    );
+    let zone = Zone::new(&["cluster.local", "18.198.in-addr.arpa"])
+        .record(
+            "kube-dns.kube-system.svc.cluster.local",
+            &[IpAddr::V4(GATEWAY)],
+        )
+        .record(
+            "kubernetes.default.svc.cluster.local",
+            &[IpAddr::V4(Ipv4Addr::new(198, 18, 200, 2))],
+        );
+    rig.dnsmasq = Some(Dnsmasq::spawn(None, &[IpAddr::V4(GATEWAY)], &zone));
     std::fs::write(
         dir.join("resolv.conf"),
         format!("search kube-system.svc.cluster.local svc.cluster.local cluster.local\nnameserver {GATEWAY}\noptions ndots:5\n"),
@@ -271,16 +249,19 @@ fn image_runs_restricted_and_detects_a_disconnected_node() {
     // A healthy round everywhere, once every container is up: 3 nodes, 3 pods, the DNS
     // service lookups, the reverse lookups (service and instance) and the instance query.
     std::thread::sleep(Duration::from_millis(500));
-    let t0 = k8s_network_test_daemonset::timefmt::rfc3339(std::time::SystemTime::now());
+    let t0 = now();
+    let planned = common::planned_checks(&objects(), "cluster.local")
+        .checks
+        .len();
     for i in 0..AGENTS {
-        let r = round_after(i, &t0);
+        let r = round_after(&rig, i, &t0);
         assert_eq!(
             failed(&r),
             Default::default(),
             "agent {i}: {r}\nlogs: {}",
             docker(&["logs", &rig.container(i)]).unwrap_or_default()
         );
-        assert_eq!(r["checks"].as_array().unwrap().len(), 3 + 3 + 2 + 2 + 1);
+        assert_eq!(r["checks"].as_array().unwrap().len(), planned);
     }
     let logs = docker(&["logs", &rig.container(0)]).unwrap();
     assert!(
@@ -288,11 +269,12 @@ fn image_runs_restricted_and_detects_a_disconnected_node() {
         "{logs}"
     );
 
-    // One node cut off: the others report exactly its host and pod pings failing.
-    let t1 = k8s_network_test_daemonset::timefmt::rfc3339(std::time::SystemTime::now());
+    // One node cut off: the others report exactly its host and pod pings failing. The mark
+    // comes once it is cut off, so no round that started before sees a healthy network.
     docker(&["network", "disconnect", &rig.network(), &rig.container(2)]).unwrap();
+    let t1 = now();
     for i in 0..2 {
-        let r = round_after(i, &t1);
+        let r = round_after(&rig, i, &t1);
         assert_eq!(
             failed(&r),
             ["host-ping node-2", "pod-ping agent-2"]

@@ -3,6 +3,7 @@
 //! RBAC and throttling answers, server errors, hangs, broken and oversized bodies, TLS trust
 //! and unusable files. Loopback only (127.0.0.1, port 0); no namespaces needed.
 
+use cluster_box::{ip, ips};
 use k8s_api_standin::api::expired;
 use k8s_api_standin::{
     agent_pod, deleting, dns_endpoint_slice, dns_service, node, Cluster, DnsEndpoint, Fault,
@@ -21,14 +22,6 @@ fn fixture(name: &str) -> String {
         .join("tests/fixtures/k8s-api")
         .join(name);
     std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-}
-
-fn ip(s: &str) -> IpAddr {
-    s.parse().unwrap()
-}
-
-fn ips(s: &[&str]) -> Vec<IpAddr> {
-    s.iter().map(|s| ip(s)).collect()
 }
 
 /// Three dual-stack nodes (node-1 control plane, node-3 NotReady and cordoned), an agent on
@@ -243,6 +236,128 @@ fn paging_follows_continue_without_resource_version() {
     let n = s.server.requests().len();
     assert_eq!(node_names(&c.list_nodes().unwrap()).len(), 3);
     assert_eq!(s.since(n).len(), 1);
+}
+
+/// The items of a recorded YAML `List` fixture of `kind`, as the JSON the API serves.
+fn yaml_items(name: &str, kind: &str) -> Vec<Value> {
+    let list: Value = serde_yaml_ng::from_str(&fixture(name))
+        .unwrap_or_else(|e| panic!("{name} is not YAML: {e}"));
+    list["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{name} is not a List"))
+        .iter()
+        .filter(|o| o["kind"] == kind)
+        .cloned()
+        .collect()
+}
+
+/// The recorded dual-stack cluster (kind with Cilium, Kubernetes 1.27): its three nodes as
+/// recorded, and its dual-stack Service with the paired IPv4 and IPv6 EndpointSlices standing
+/// in for the cluster DNS (renamed to kube-dns in kube-system, otherwise as recorded). The
+/// snapshot has both families everywhere: node IPs, service IPs and instances.
+#[test]
+fn recorded_dual_stack_cluster_gives_a_dual_stack_snapshot() {
+    let nodes = yaml_items(
+        "cilium.controlplane-dualstack-v1.27.init.kind-dual-stack-Nodes-control-plane-taint.yaml",
+        "Node",
+    );
+    let state = "cilium.controlplane-dualstack-v1.27.state1.Services-Endpoints-EndpointSlices-IPv4-IPv6.yaml";
+    let as_dns = |mut o: Value| {
+        o["metadata"]["name"] = "kube-dns".into();
+        o["metadata"]["namespace"] = "kube-system".into();
+        o
+    };
+    let service = yaml_items(state, "Service")
+        .into_iter()
+        .find(|s| s["metadata"]["name"] == "echo-dualstack")
+        .map(as_dns)
+        .expect("the dual-stack Service");
+    let slices: Vec<Value> = yaml_items(state, "EndpointSlice")
+        .into_iter()
+        .filter(|o| o["metadata"]["labels"]["kubernetes.io/service-name"] == "echo-dualstack")
+        .map(|mut o| {
+            let name = o["metadata"]["name"].clone();
+            o = as_dns(o);
+            o["metadata"]["name"] = name;
+            o["metadata"]["labels"]["kubernetes.io/service-name"] = "kube-dns".into();
+            o
+        })
+        .collect();
+    assert_eq!((nodes.len(), slices.len()), (3, 2));
+    let s = Setup::new(Cluster {
+        nodes,
+        services: vec![service],
+        endpointslices: slices,
+        pods: vec![],
+    });
+    let snap = s
+        .client()
+        .snapshot()
+        .expect("snapshot of the recorded cluster");
+
+    let both = |ips: &[IpAddr]| ips.iter().any(IpAddr::is_ipv4) && ips.iter().any(IpAddr::is_ipv6);
+    let names: Vec<&str> = snap.nodes.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "dual-stack-control-plane",
+            "dual-stack-worker",
+            "dual-stack-worker2"
+        ]
+    );
+    for n in &snap.nodes {
+        assert!(both(&n.internal_ips), "{n:?}");
+    }
+    assert!(snap.nodes[0].control_plane && !snap.nodes[1].control_plane);
+    assert_eq!(
+        snap.nodes[0].internal_ips,
+        ips(&["172.18.0.7", "fc00:f853:ccd:e793::7"])
+    );
+    assert_eq!(
+        snap.dns.service_ips,
+        ips(&["10.96.125.19", "fd00:10:96::14f9"])
+    );
+    let instances: Vec<IpAddr> = snap.dns.instances.iter().map(|i| i.ip).collect();
+    assert_eq!(
+        instances.len(),
+        4,
+        "two pods, each in both slices: {instances:?}"
+    );
+    assert!(both(&instances), "{instances:?}");
+    for i in &snap.dns.instances {
+        assert!(i.ready && i.serving && !i.terminating, "{i:?}");
+        assert!(
+            i.pod.as_deref().is_some_and(|p| p.starts_with("echo-")),
+            "{i:?}"
+        );
+        assert!(i
+            .node
+            .as_deref()
+            .is_some_and(|n| n.starts_with("dual-stack-worker")));
+    }
+}
+
+#[test]
+fn a_repeating_continue_token_is_refused_at_once() {
+    let s = Setup::new(cluster());
+    let c = s.client();
+    // Every page hands out the second page's token again: a client that trusted it would
+    // fetch that page until the page cap; this one stops at the first repeat.
+    s.server.set_fault(Fault::RepeatContinue { limit: 1 });
+    let n = s.server.requests().len();
+    let e = c.list_nodes().unwrap_err();
+    assert_eq!(e.kind(), "decode", "{e:?}");
+    assert_line(&e, &["/api/v1/nodes", "continue tokens repeat"]);
+    let t = s.since(n);
+    let tokens: Vec<Option<&str>> = t.iter().map(|r| param(r, "continue")).collect();
+    // The first page, then the second page once: its answer repeats the token just used.
+    assert_eq!(tokens.len(), 2, "{t:?}");
+    assert_eq!(tokens[0], None);
+    assert!(tokens[1].is_some(), "{t:?}");
+    // Discovery fails with it, and works again once the server pages properly.
+    assert!(c.snapshot().is_err());
+    s.server.clear_fault();
+    assert_eq!(node_names(&c.list_nodes().unwrap()).len(), 3);
 }
 
 #[test]

@@ -1,21 +1,14 @@
 //! The metrics text as Prometheus itself reads it: `promtool check metrics` must accept a
 //! realistic scrape without a word, and parsing the text back must give the report's values.
 
+mod common;
+
+use common::{check, round};
 use k8s_network_test_daemonset::report::{Check, CheckKind, RoundReport};
 use k8s_network_test_daemonset::view::metrics::{render, AgentInfo, Totals, CONTENT_TYPE};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::process::{Command, Stdio};
-
-fn check(kind: CheckKind, node: &str, target: &str, addr: &str, rtt: Option<f64>) -> Check {
-    let c = Check::failed(kind, node, target, addr, "timeout after 1s");
-    let c = rtt.map_or(c.clone(), |r| c.passed(r));
-    Check {
-        sent: 3,
-        received: if c.ok { 3 } else { 0 },
-        ..c
-    }
-}
 
 /// Several kinds, passing and failing checks, and label values that need escaping.
 fn realistic_report() -> RoundReport {
@@ -81,18 +74,13 @@ fn realistic_report() -> RoundReport {
         Some(0.7),
     ));
     checks.push(check(CheckKind::PodPing, "nœud-é", "\\\"\n", "", None));
-    let errors = checks.iter().filter(|c| !c.ok).count();
     RoundReport {
-        node: "node-0".into(),
         pod: "k8s-network-test-daemonset-abcde".into(),
-        started_at: "2026-11-29T04:00:00Z".into(),
         duration_seconds: 1.042,
-        errors,
-        checks,
-        changes: vec![],
         first_round: false,
         api_error: Some("timed out talking to https://198.18.1.200:6443".into()),
         snapshot_age_seconds: 125.5,
+        ..round(checks)
     }
 }
 
@@ -246,7 +234,7 @@ fn parsed_values_match_report() {
     totals.record(&report);
     let samples = parse(&render(Some(&report), &totals, &info()));
 
-    let failed = report.checks.iter().filter(|c| !c.ok).count() as f64;
+    let failed = report.checks.iter().filter(|c| c.is_failed()).count() as f64;
     assert_eq!(
         find(&samples, "networktest_total_error_count", &[])[0].2,
         failed
@@ -266,7 +254,10 @@ fn parsed_values_match_report() {
             "networktest_last_round_failed_checks",
             &[("kind", k)],
         );
-        assert_eq!(bad[0].2, of_kind.iter().filter(|c| !c.ok).count() as f64);
+        assert_eq!(
+            bad[0].2,
+            of_kind.iter().filter(|c| c.is_failed()).count() as f64
+        );
         let total = find(&samples, "networktest_checks_total", &[("kind", k)]);
         assert_eq!(total[0].2, of_kind.len() as f64);
     }
@@ -281,7 +272,7 @@ fn parsed_values_match_report() {
         ];
         let up = find(&samples, "networktest_target_up", &labels);
         assert_eq!(up.len(), 1, "{c:?}");
-        assert_eq!(up[0].2, if c.ok { 1.0 } else { 0.0 });
+        assert_eq!(up[0].2, if c.is_ok() { 1.0 } else { 0.0 });
         let rtt = find(&samples, "networktest_target_rtt_seconds", &labels);
         match c.rtt_seconds {
             Some(r) => assert_eq!(rtt[0].2, r),
@@ -291,7 +282,7 @@ fn parsed_values_match_report() {
     let pod_ping_rtts = report
         .checks
         .iter()
-        .filter(|c| c.kind == CheckKind::PodPing && c.ok)
+        .filter(|c| c.kind == CheckKind::PodPing && c.is_ok())
         .count() as f64;
     let count = find(
         &samples,

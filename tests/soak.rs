@@ -7,13 +7,14 @@
 //! `NETTEST_SOAK_ROUNDS` sets the length: `make test` runs a CI-sized 160 rounds, `make soak`
 //! 2,000. Needs root; in CI it must run.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cluster_box::lab::{api_objects, release_agent, Lab, Options};
+use cluster_box::status::metric_sum;
 use cluster_box::{need_root, Spec};
 use k8s_api_standin as api;
 use serde_json::Value;
@@ -21,6 +22,8 @@ use serde_json::Value;
 const AGENT: &str = env!("CARGO_BIN_EXE_k8s-network-test-daemonset");
 /// Rounds before the baseline is taken: start-up allocations settle by then.
 const WARM_UP: u64 = 100;
+/// Rounds whose samples make one steady level (see [`steady`]).
+const WINDOW: usize = 10;
 /// Rounds between two membership changes.
 const CHURN_EVERY: u64 = 5;
 /// Nodes that join and leave; each has a node address and an agent pod address that answer.
@@ -55,12 +58,19 @@ fn usage(pid: u32) -> Usage {
 
 /// The counter `name` (summed over its labels) in a scrape.
 fn counter(scrape: &str, name: &str) -> u64 {
-    scrape
-        .lines()
-        .filter(|l| l.starts_with(name) && !l.starts_with('#'))
-        .filter(|l| l[name.len()..].starts_with(['{', ' ']))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum::<f64>() as u64
+    metric_sum(scrape, name).unwrap_or(0.0) as u64
+}
+
+/// The steady level of a few rounds' samples: the fewest threads and files, which a
+/// connection or lookup in flight at one sampling cannot raise (the scrapers never stop), and
+/// a leak raises in every sample; RSS as last sampled.
+fn steady(samples: &VecDeque<Usage>) -> Usage {
+    let last = *samples.back().expect("samples");
+    Usage {
+        rss_kib: last.rss_kib,
+        threads: samples.iter().map(|u| u.threads).min().unwrap_or(0),
+        fds: samples.iter().map(|u| u.fds).min().unwrap_or(0),
+    }
 }
 
 /// The cluster as the API shows it in churn generation `g`: every agent pod renamed (same
@@ -166,6 +176,7 @@ fn soak_with_churn_and_scrapes() {
     let mut seen = 0u64;
     let mut generation = 0u64;
     let mut baseline: Option<Usage> = None;
+    let mut recent: VecDeque<Usage> = VecDeque::new();
     let mut last = usage(pid);
     let mut peak_rss = 0u64;
     let limit = Duration::from_secs(rounds * 3 + 60);
@@ -196,9 +207,14 @@ fn soak_with_churn_and_scrapes() {
             lab.agent_log(0)
         );
         // Sampled at the same point of every round: just after it was published.
-        last = usage(pid);
-        peak_rss = peak_rss.max(last.rss_kib);
-        if seen >= WARM_UP && baseline.is_none() {
+        let now = usage(pid);
+        peak_rss = peak_rss.max(now.rss_kib);
+        recent.push_back(now);
+        if recent.len() > WINDOW {
+            recent.pop_front();
+        }
+        last = steady(&recent);
+        if seen >= WARM_UP + WINDOW as u64 && baseline.is_none() {
             baseline = Some(last);
             println!("soak: round {seen}: {last:?}");
         }

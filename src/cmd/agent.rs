@@ -17,7 +17,7 @@ use crate::icmp::{ProbeOptions, Prober};
 use crate::kube::{self, Snapshot};
 use crate::plan;
 use crate::report::RoundReport;
-use crate::round::{self, Context};
+use crate::round::{self, Context, Live};
 use crate::view::log as table;
 use crate::view::metrics::AgentInfo;
 
@@ -208,20 +208,22 @@ impl Agent {
         let ctx = Context {
             node: &self.config.node_name,
             pod: &self.config.pod_name,
-            prober: &self.prober,
-            dns_timeout: self.config.dns_timeout,
             previous,
             api_error,
             snapshot_age,
         };
-        Outcome::Done(Box::new(round::run(&plan, &ctx)))
+        let live = Live {
+            prober: &self.prober,
+            dns_timeout: self.config.dns_timeout,
+        };
+        Outcome::Done(Box::new(round::run(&plan, &ctx, &live)))
     }
 
     /// One round, printed; exit 0 when every check passed, 1 when one failed.
     fn once(mut self) -> Result<i32, StartError> {
         let mut api_errors = Vec::new();
         match self.round(None, &mut api_errors) {
-            Outcome::NoMembers(e) => Err(StartError::Api(e)),
+            Outcome::NoMembers(e) => Err(StartError::NoRound(e)),
             Outcome::Done(report) => {
                 match self.config.output {
                     Output::Json => print_block(&(serde_json::to_string_pretty(&report)? + "\n")),

@@ -16,8 +16,10 @@ use crate::config::ConfigError;
 pub enum StartError {
     /// A flag, its environment twin, or something that must be set.
     Config(ConfigError),
-    /// The API client cannot be set up (token or CA file), or `--once` could not discover.
+    /// The API client cannot be set up (token or CA file).
     Api(crate::kube::Error),
+    /// `--once` could not discover any members, so there is no round to run.
+    NoRound(crate::kube::Error),
     /// No ICMP socket can be opened.
     Icmp(crate::icmp::OpenError),
     /// The endpoint's address cannot be bound.
@@ -36,6 +38,7 @@ impl fmt::Display for StartError {
         match self {
             StartError::Config(e) => e.fmt(f),
             StartError::Api(e) => e.fmt(f),
+            StartError::NoRound(e) => write!(f, "cannot run a round: {e}"),
             StartError::Icmp(e) => e.fmt(f),
             StartError::Listen { addr, source } => {
                 write!(f, "cannot listen on {addr}: {source} (change --listen)")
@@ -50,7 +53,7 @@ impl std::error::Error for StartError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             StartError::Config(e) => Some(e),
-            StartError::Api(e) => Some(e),
+            StartError::Api(e) | StartError::NoRound(e) => Some(e),
             StartError::Icmp(e) => Some(e),
             StartError::Listen { source, .. } | StartError::Signal(source) => Some(source),
             StartError::Encode(e) => Some(e),

@@ -210,6 +210,7 @@ mod tests {
             received: 1,
             rtts: vec![Duration::from_micros(1234)],
             error: None,
+            reason: None,
         };
         let l = format_line(&ok);
         assert!(l.starts_with("198.18.16.2 "));
@@ -226,6 +227,7 @@ mod tests {
             received: 0,
             rtts: vec![],
             error: Some("no reply within 1s".into()),
+            reason: Some(crate::reason::Reason::Timeout),
             ..ok
         };
         assert!(format_line(&dead).ends_with("0/1 received, no reply within 1s"));

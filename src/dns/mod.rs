@@ -6,12 +6,14 @@
 //! ([`query`] over UDP, [`system_forward`]/[`system_reverse`] through libc).
 
 mod query;
-mod resolv;
+pub(crate) mod resolv;
 mod system;
-mod wire;
+pub(crate) mod wire;
 
 use std::fmt;
 use std::time::Duration;
+
+use crate::reason::Reason;
 
 pub use query::query;
 pub use resolv::{cluster_domain, forward_names, nameservers};
@@ -74,6 +76,31 @@ pub enum DnsError {
     Resolver(String),
     /// Too many earlier lookups are still stuck in the system resolver.
     Busy,
+    /// The lookup's helper thread could not be started.
+    NoThread(String),
+    /// The lookup's helper thread ended without a result (it panicked: a bug).
+    ThreadDied,
+}
+
+impl DnsError {
+    /// The failure's reason, for the check's `reason` and the failure counter's label.
+    pub fn reason(&self) -> Reason {
+        match self {
+            DnsError::Timeout(_) => Reason::Timeout,
+            DnsError::NxDomain => Reason::Nxdomain,
+            DnsError::NoAnswer => Reason::NoAnswer,
+            DnsError::Refused => Reason::Refused,
+            DnsError::ServFail => Reason::Servfail,
+            DnsError::Rcode(_) | DnsError::Truncated => Reason::DnsError,
+            DnsError::Unreachable(_) => Reason::Unreachable,
+            DnsError::BadName(_) => Reason::BadName,
+            DnsError::Malformed(_) => Reason::Malformed,
+            DnsError::Resolver(_) => Reason::ResolverError,
+            DnsError::Busy => Reason::ResolverStuck,
+            DnsError::NoThread(_) => Reason::NoThread,
+            DnsError::ThreadDied => Reason::Internal,
+        }
+    }
 }
 
 impl fmt::Display for DnsError {
@@ -94,6 +121,8 @@ impl fmt::Display for DnsError {
                 f,
                 "resolver stuck: {MAX_STUCK_LOOKUPS} lookups still pending"
             ),
+            DnsError::NoThread(why) => write!(f, "cannot start lookup thread: {why}"),
+            DnsError::ThreadDied => f.write_str("lookup thread died"),
         }
     }
 }
@@ -116,6 +145,22 @@ mod tests {
         assert_eq!(
             DnsError::Unreachable("connection refused".into()).to_string(),
             "unreachable: connection refused"
+        );
+        assert_eq!(
+            DnsError::NoThread("resource temporarily unavailable".into()).to_string(),
+            "cannot start lookup thread: resource temporarily unavailable"
+        );
+    }
+
+    #[test]
+    fn reasons_follow_the_variant() {
+        assert_eq!(DnsError::NxDomain.reason(), Reason::Nxdomain);
+        assert_eq!(DnsError::Rcode(4).reason(), Reason::DnsError);
+        assert_eq!(DnsError::Busy.reason(), Reason::ResolverStuck);
+        assert_eq!(DnsError::NoThread("x".into()).reason(), Reason::NoThread);
+        assert_eq!(
+            DnsError::Timeout(Duration::from_secs(1)).reason(),
+            Reason::Timeout
         );
     }
 }

@@ -48,7 +48,7 @@ fn with_timeout<T: Send + 'static>(
                 STUCK.fetch_sub(1, Ordering::SeqCst);
             }
         })
-        .map_err(|e| DnsError::Resolver(format!("cannot start lookup thread: {e}")))?;
+        .map_err(|e| DnsError::NoThread(e.to_string()))?;
     match rx.recv_timeout(timeout) {
         Ok(result) => result,
         Err(mpsc::RecvTimeoutError::Timeout) => {
@@ -61,9 +61,7 @@ fn with_timeout<T: Send + 'static>(
             }
             Err(DnsError::Timeout(timeout))
         }
-        Err(mpsc::RecvTimeoutError::Disconnected) => {
-            Err(DnsError::Resolver("lookup thread died".into()))
-        }
+        Err(mpsc::RecvTimeoutError::Disconnected) => Err(DnsError::ThreadDied),
     }
 }
 

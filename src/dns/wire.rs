@@ -98,11 +98,7 @@ pub fn decode_response(
     pos = next;
     let (qt, qc) = (u16_at(packet, pos)?, u16_at(packet, pos + 2)?);
     pos += 4;
-    let want = name.strip_suffix('.').unwrap_or(name);
-    if !qname.trim_end_matches('.').eq_ignore_ascii_case(want)
-        || qt != qtype.code()
-        || qc != CLASS_IN
-    {
+    if !qname.eq_ignore_ascii_case(&name_text(name)) || qt != qtype.code() || qc != CLASS_IN {
         return Err(DnsError::Malformed("question differs from ours"));
     }
     let mut answers = Vec::new();
@@ -202,6 +198,21 @@ fn read_name(packet: &[u8], mut pos: usize) -> Result<(String, usize), DnsError>
             _ => return Err(DnsError::Malformed("unknown label type")),
         }
     }
+}
+
+/// `name` spelled as [`read_name`] spells what [`encode_query`] sends for it (escapes
+/// included), so that the question of the reply compares equal to ours whatever bytes the
+/// name holds.
+fn name_text(name: &str) -> String {
+    let mut text = String::new();
+    let trimmed = name.strip_suffix('.').unwrap_or(name);
+    for label in trimmed.split('.').filter(|l| !l.is_empty()) {
+        push_label(&mut text, label.as_bytes());
+    }
+    if text.is_empty() {
+        text.push('.');
+    }
+    text
 }
 
 /// Appends a label and a dot, escaping bytes that would make the text ambiguous or unprintable
@@ -441,6 +452,31 @@ mod tests {
         p.extend(question(NAME, QType::A));
         p.extend(record(1, &[10, 96, 0]));
         assert!(decode_response(&p, 0x1234, NAME, QType::A).is_err());
+    }
+
+    /// Found by fuzzing (fuzz/regressions/dns_reply/): a name with a byte the decoder
+    /// escapes (space, backslash, UTF-8) never matched the question of its own reply.
+    #[test]
+    fn names_that_need_escapes_match_their_reply() {
+        for name in [
+            "a b.local.",
+            "back\\slash.local",
+            "clüster.local.",
+            "x\u{1}y.",
+        ] {
+            let mut p = encode_query(0x1234, name, QType::A).unwrap();
+            p[2] = 0x81;
+            p[3] = 0x80;
+            p[7] = 1;
+            p.extend(record(1, &[198, 18, 3, 10]));
+            assert_eq!(
+                decode_response(&p, 0x1234, name, QType::A),
+                Ok(vec!["198.18.3.10".to_string()]),
+                "{name:?}"
+            );
+        }
+        assert_eq!(name_text("."), ".");
+        assert_eq!(name_text("A.b"), "A.b.");
     }
 
     #[test]

@@ -10,7 +10,7 @@
 mod conn;
 mod poll;
 mod published;
-mod request;
+pub(crate) mod request;
 mod response;
 mod routes;
 mod stats;

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use super::packet::{Family, Message, COOKIE_LEN};
 use super::PingResult;
+use crate::reason::Reason;
 
 /// What became of one received message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,7 +52,7 @@ struct TargetState {
     sent: u32,
     received: u32,
     rtts: Vec<Duration>,
-    error: Option<String>,
+    error: Option<(Reason, String)>,
 }
 
 /// The book-keeping of one round: which requests are outstanding and what each target got.
@@ -122,23 +123,23 @@ impl Round {
     }
 
     /// The send of a recorded request failed: it will get no answer.
-    pub fn send_failed(&mut self, family: Family, seq: u16, why: String) {
+    pub fn send_failed(&mut self, family: Family, seq: u16, reason: Reason, why: String) {
         if let Some(s) = self.pending.get_mut(&(family, seq)) {
             if !s.done {
                 s.done = true;
                 self.outstanding = self.outstanding.saturating_sub(1);
             }
             if let Some(t) = self.targets.get_mut(s.target) {
-                t.error = Some(why);
+                t.error = Some((reason, why));
             }
         }
     }
 
     /// Marks a target that could not be probed at all (e.g. no socket for its family).
-    pub fn unprobed(&mut self, target: usize, count: u32, why: &str) {
+    pub fn unprobed(&mut self, target: usize, count: u32, reason: Reason, why: &str) {
         if let Some(t) = self.targets.get_mut(target) {
             t.sent = count;
-            t.error = Some(why.to_string());
+            t.error = Some((reason, why.to_string()));
         }
     }
 
@@ -202,7 +203,11 @@ impl Round {
                     rtt,
                 }
             }
-            Message::Error { quoted, text } => {
+            Message::Error {
+                quoted,
+                text,
+                reason,
+            } => {
                 if quoted.id != our_id {
                     return Outcome::WrongId;
                 }
@@ -225,11 +230,12 @@ impl Round {
                 }
                 slot.done = true;
                 self.outstanding = self.outstanding.saturating_sub(1);
-                t.error = Some(if from == t.addr {
+                let text = if from == t.addr {
                     text.clone()
                 } else {
                     format!("{text} (from {from})")
-                });
+                };
+                t.error = Some((*reason, text));
                 Outcome::Failed {
                     target: slot.target,
                 }
@@ -244,13 +250,13 @@ impl Round {
         self.targets
             .into_iter()
             .map(|t| {
-                let error = if t.received > 0 {
-                    None
+                let (reason, error) = if t.received > 0 {
+                    (None, None)
                 } else {
-                    Some(
-                        t.error
-                            .unwrap_or_else(|| format!("no reply within {timeout}")),
-                    )
+                    let (reason, error) = t
+                        .error
+                        .unwrap_or_else(|| (Reason::Timeout, format!("no reply within {timeout}")));
+                    (Some(reason), Some(error))
                 };
                 PingResult {
                     target: t.addr,
@@ -258,6 +264,7 @@ impl Round {
                     received: t.received,
                     rtts: t.rtts,
                     error,
+                    reason,
                 }
             })
             .collect()
@@ -333,6 +340,8 @@ mod tests {
         assert_eq!(res[0].rtts, vec![ms(3)]);
         assert!(!res[1].ok());
         assert_eq!(res[1].error.as_deref(), Some("no reply within 1s"));
+        assert_eq!(res[1].reason, Some(Reason::Timeout));
+        assert_eq!(res[0].reason, None);
     }
 
     #[test]
@@ -449,6 +458,7 @@ mod tests {
                 cookie: None,
             },
             text: "destination host unreachable".into(),
+            reason: Reason::Unreachable,
         };
         assert_eq!(
             r.on_message(Family::V4, ID, ip("198.18.16.1"), &e, ms(5001)),
@@ -460,6 +470,7 @@ mod tests {
             res[1].error.as_deref(),
             Some("destination host unreachable (from 198.18.16.1)")
         );
+        assert_eq!(res[1].reason, Some(Reason::Unreachable));
         assert!(!res[1].ok());
     }
 
@@ -500,6 +511,7 @@ mod tests {
             let e = Message::Error {
                 quoted,
                 text: "x".into(),
+                reason: Reason::Unreachable,
             };
             let o = r.on_message(Family::V4, ID, ip("198.18.16.1"), &e, ms(5001));
             assert!(matches!(o, Outcome::WrongId | Outcome::Unknown), "{o:?}");
@@ -534,15 +546,22 @@ mod tests {
     #[test]
     fn send_failure_and_unprobed_carry_their_reason() {
         let mut r = round();
-        r.send_failed(Family::V4, 10, "send failed: network is unreachable".into());
+        r.send_failed(
+            Family::V4,
+            10,
+            Reason::Unreachable,
+            "send failed: network is unreachable".into(),
+        );
         assert_eq!(r.outstanding(), 1);
-        r.unprobed(1, 1, "no ipv6 socket");
+        r.unprobed(1, 1, Reason::NoSocket, "no ipv6 socket");
         let res = r.finish();
         assert_eq!(
             res[0].error.as_deref(),
             Some("send failed: network is unreachable")
         );
+        assert_eq!(res[0].reason, Some(Reason::Unreachable));
         assert_eq!(res[1].error.as_deref(), Some("no ipv6 socket"));
+        assert_eq!(res[1].reason, Some(Reason::NoSocket));
     }
 
     #[test]
@@ -711,6 +730,7 @@ mod tests {
                 cookie: Some((NONCE, 65_547)),
             },
             text: "destination host unreachable".into(),
+            reason: Reason::Unreachable,
         };
         assert_eq!(
             r.on_message(Family::V4, ID, ip("198.18.16.3"), &e, ms(5001)),

@@ -6,18 +6,20 @@
 //! - [`socket`]: open datagram ("ping") or raw ICMP sockets, send, receive with timestamps.
 //! - [`prober`]: the round loop that sends and drains on one thread.
 
-mod matcher;
-mod packet;
+pub(crate) mod matcher;
+pub(crate) mod packet;
 mod prober;
-mod socket;
+pub(crate) mod socket;
 
 use std::fmt;
 use std::net::IpAddr;
 use std::time::Duration;
 
-pub use packet::{checksum, Family, MAX_PAYLOAD};
+pub use packet::{checksum, encode_echo, Family, MAX_PAYLOAD};
 pub use prober::Prober;
 pub use socket::Kind;
+
+use crate::reason::Reason;
 
 /// Which kind of ICMP socket to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,6 +108,9 @@ pub struct PingResult {
     /// Why nothing came back (only when `received` is 0), e.g. "destination host
     /// unreachable", "no reply within 1s", "send failed: ...".
     pub error: Option<String>,
+    /// The same, classified (set exactly when `error` is): from the ICMP error's type and
+    /// code, or the errno of the send, or `timeout`.
+    pub reason: Option<Reason>,
 }
 
 impl PingResult {
@@ -206,6 +211,7 @@ mod tests {
             received: 3,
             rtts: vec![ms(2), ms(1), ms(3)],
             error: None,
+            reason: None,
         };
         assert!(r.ok());
         assert!((r.loss_ratio() - 0.25).abs() < 1e-9);

@@ -3,6 +3,8 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use crate::reason::Reason;
+
 /// Bytes at the start of every payload (when the payload is large enough): a per-prober nonce
 /// and the full 32-bit sequence number, so a reply is matched exactly even after the 16-bit
 /// ICMP sequence wraps or another process happens to use the same identifier.
@@ -121,8 +123,13 @@ pub enum Message {
         len: usize,
         cookie: Option<(u32, u32)>,
     },
-    /// An ICMP error quoting an echo request; `text` says what went wrong.
-    Error { quoted: Quoted, text: String },
+    /// An ICMP error quoting an echo request; `text` says what went wrong, `reason` classifies
+    /// it.
+    Error {
+        quoted: Quoted,
+        text: String,
+        reason: Reason,
+    },
     /// Anything else: echo requests (ours, seen on a raw socket), other types, errors that quote
     /// something that is not an echo request, bad checksums, truncated packets.
     Other,
@@ -153,11 +160,18 @@ pub fn decode(family: Family, buf: &[u8], ip_header: bool) -> Message {
             cookie: cookie(payload),
         };
     }
-    let Some(text) = error_text(family, ty, code, &[r0, r1, r2, r3]) else {
+    let (Some(text), Some(reason)) = (
+        error_text(family, ty, code, &[r0, r1, r2, r3]),
+        error_reason(family, ty, code),
+    ) else {
         return Message::Other;
     };
     match quoted_echo(family, payload) {
-        Some(quoted) => Message::Error { quoted, text },
+        Some(quoted) => Message::Error {
+            quoted,
+            text,
+            reason,
+        },
         None => Message::Other,
     }
 }
@@ -218,6 +232,39 @@ pub fn quoted_from_icmp(family: Family, dst: IpAddr, icmp: &[u8]) -> Option<Quot
     })
 }
 
+/// Where a ping socket's queued error came from (the kernel's `sock_extended_err`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrOrigin {
+    /// An ICMP error: its type, code and the 4 bytes after the checksum (MTU for "too big").
+    Icmp { ty: u8, code: u8, info: u32 },
+    /// A local error (the kernel's own errno), e.g. no route.
+    Local { errno: i32 },
+}
+
+/// The message a ping socket's error queue holds: `icmp` is the quoted request's ICMP header
+/// as the queue returns it, `dst` where that request went. Pure, so it is tested and fuzzed
+/// without sockets.
+pub fn errqueue_message(family: Family, dst: IpAddr, origin: ErrOrigin, icmp: &[u8]) -> Message {
+    let quoted = quoted_from_icmp(family, dst, icmp);
+    let error = match origin {
+        ErrOrigin::Icmp { ty, code, info } => {
+            error_text(family, ty, code, &info.to_be_bytes()).zip(error_reason(family, ty, code))
+        }
+        ErrOrigin::Local { errno } => Some((
+            super::short_error(&std::io::Error::from_raw_os_error(errno)),
+            super::socket::errno_reason(errno),
+        )),
+    };
+    match (quoted, error) {
+        (Some(quoted), Some((text, reason))) => Message::Error {
+            quoted,
+            text,
+            reason,
+        },
+        _ => Message::Other,
+    }
+}
+
 /// Human text for an ICMP error type/code; `None` for types that are not errors.
 /// `rest` is bytes 4..8 of the header (next-hop MTU for "too big").
 pub fn error_text(family: Family, ty: u8, code: u8, rest: &[u8]) -> Option<String> {
@@ -252,6 +299,27 @@ pub fn error_text(family: Family, ty: u8, code: u8, rest: &[u8]) -> Option<Strin
         _ => return None,
     };
     Some(text)
+}
+
+/// The reason of an ICMP error (the one [`error_text`] describes), `None` for any other
+/// message.
+pub fn error_reason(family: Family, ty: u8, code: u8) -> Option<Reason> {
+    let reason = match (family, ty) {
+        (Family::V4, 3) => match code {
+            4 => Reason::Mtu,
+            9 | 10 | 13 => Reason::Prohibited,
+            _ => Reason::Unreachable,
+        },
+        (Family::V4, 11) | (Family::V6, 3) => Reason::TtlExceeded,
+        (Family::V4, 12) | (Family::V6, 4) => Reason::Unreachable,
+        (Family::V6, 1) => match code {
+            1 | 5 | 6 => Reason::Prohibited,
+            _ => Reason::Unreachable,
+        },
+        (Family::V6, 2) => Reason::Mtu,
+        _ => return None,
+    };
+    Some(reason)
 }
 
 #[cfg(test)]
@@ -398,7 +466,8 @@ pub(crate) mod tests {
                     seq: 6,
                     cookie: None,
                 },
-                text: "destination host unreachable".into()
+                text: "destination host unreachable".into(),
+                reason: Reason::Unreachable,
             }
         );
         // An error quoting a UDP datagram (another flow) is not ours.
@@ -417,7 +486,12 @@ pub(crate) mod tests {
         let req = encode_echo(Family::V6, 5, 6, 0, 0, 56);
         let e = v6_error(1, 3, dst, &req);
         match decode(Family::V6, &e, false) {
-            Message::Error { quoted, text } => {
+            Message::Error {
+                quoted,
+                text,
+                reason,
+            } => {
+                assert_eq!(reason, Reason::Unreachable);
                 assert_eq!(quoted.dst, IpAddr::V6(dst));
                 assert_eq!((quoted.id, quoted.seq), (5, 6));
                 assert_eq!(quoted.cookie, Some((0, 0)), "the whole request is quoted");
@@ -432,5 +506,32 @@ pub(crate) mod tests {
             Some("fragmentation needed (mtu 1500)")
         );
         assert_eq!(error_text(Family::V4, 0, 0, &[]), None);
+    }
+
+    #[test]
+    fn every_described_error_has_a_reason() {
+        for family in [Family::V4, Family::V6] {
+            for ty in 0..=255 {
+                for code in 0..=255 {
+                    let text = error_text(family, ty, code, &[0, 0, 0, 0]);
+                    let reason = error_reason(family, ty, code);
+                    assert_eq!(text.is_some(), reason.is_some(), "{family:?} {ty}/{code}");
+                }
+            }
+        }
+        use Reason::*;
+        for (family, ty, code, want) in [
+            (Family::V4, 3, 1, Unreachable),
+            (Family::V4, 3, 3, Unreachable),
+            (Family::V4, 3, 4, Mtu),
+            (Family::V4, 3, 13, Prohibited),
+            (Family::V4, 11, 0, TtlExceeded),
+            (Family::V6, 1, 0, Unreachable),
+            (Family::V6, 1, 1, Prohibited),
+            (Family::V6, 2, 0, Mtu),
+            (Family::V6, 3, 0, TtlExceeded),
+        ] {
+            assert_eq!(error_reason(family, ty, code), Some(want), "{ty}/{code}");
+        }
     }
 }

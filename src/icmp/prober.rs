@@ -19,6 +19,7 @@ use super::matcher::{Outcome, Round};
 use super::packet::{encode_echo, Family};
 use super::socket::{classify_send_error, now_realtime, IcmpSocket, Kind, Received, SendError};
 use super::{short_error, OpenError, PingResult, ProbeOptions, SocketKind};
+use crate::reason::Reason;
 
 /// Requests sent between two drains of the receive queues.
 const BATCH: usize = 64;
@@ -195,7 +196,7 @@ impl Prober {
         for (i, &t) in targets.iter().enumerate() {
             match self.socket(Family::of(&t)) {
                 Ok(s) => plan.push((t, i, s)),
-                Err(why) => round.unprobed(i, count, why),
+                Err(why) => round.unprobed(i, count, Reason::NoSocket, why),
             }
         }
         if plan.is_empty() {
@@ -292,7 +293,7 @@ impl Prober {
             let Err(e) = s.send(&pkt, dst) else {
                 return;
             };
-            let why = match classify_send_error(&e) {
+            let (reason, why) = match classify_send_error(&e) {
                 SendError::Interrupted if interrupted < 3 => {
                     interrupted += 1;
                     continue;
@@ -322,13 +323,20 @@ impl Prober {
                     round.resent(s.family, seq, now_realtime());
                     continue;
                 }
-                SendError::Interrupted | SendError::BufferFull => {
-                    format!("send failed: {}", short_error(&e))
-                }
-                SendError::Failed { reason, .. } => reason,
+                SendError::Interrupted => (
+                    Reason::SendError,
+                    format!("send failed: {}", short_error(&e)),
+                ),
+                SendError::BufferFull => (
+                    Reason::NoBuffer,
+                    format!("send failed: {}", short_error(&e)),
+                ),
+                SendError::Failed {
+                    reason, message, ..
+                } => (reason, message),
             };
             log::debug!("icmp: send to {dst}: {why}");
-            round.send_failed(s.family, seq, why);
+            round.send_failed(s.family, seq, reason, why);
             return;
         }
     }

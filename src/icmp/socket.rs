@@ -11,6 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use super::packet::{self, Family, Message};
+use crate::reason::Reason;
 
 // Not exported by libc for every Linux target; values from asm-generic/socket.h (x86, arm).
 const SO_RCVBUFFORCE: libc::c_int = 33;
@@ -67,13 +68,15 @@ pub enum SendError {
     /// The socket's send buffer (EAGAIN) or the interface's queue (ENOBUFS) is full: back off
     /// briefly and retry, within the round's budget.
     BufferFull,
-    /// The request cannot go out; its target fails with `reason`. When `maybe_pending` is set
-    /// the errno may instead be an ICMP error that came for an earlier request: a ping socket
-    /// reports those on its next send, whatever its destination, and that send does not go out
-    /// (the report is cleared by it), so the prober sends again a few times before believing it.
+    /// The request cannot go out; its target fails with `reason` and `message`. When
+    /// `maybe_pending` is set the errno may instead be an ICMP error that came for an earlier
+    /// request: a ping socket reports those on its next send, whatever its destination, and
+    /// that send does not go out (the report is cleared by it), so the prober sends again a
+    /// few times before believing it.
     Failed {
+        reason: Reason,
         /// Why, for the target's result: "send failed: ...".
-        reason: String,
+        message: String,
         /// The errno is one an ICMP error turns into (so it may be a stale report).
         maybe_pending: bool,
     },
@@ -84,8 +87,9 @@ pub enum SendError {
 /// route, or an administratively prohibited ICMPv6 error) fail it as "not permitted".
 pub fn classify_send_error(e: &io::Error) -> SendError {
     let errno = e.raw_os_error().unwrap_or(0);
-    let failed = |reason: String, maybe_pending| SendError::Failed {
-        reason: format!("send failed: {reason}"),
+    let failed = |why: String, maybe_pending| SendError::Failed {
+        reason: errno_reason(errno),
+        message: format!("send failed: {why}"),
         maybe_pending,
     };
     match errno {
@@ -108,7 +112,23 @@ pub fn classify_send_error(e: &io::Error) -> SendError {
     }
 }
 
-/// The reason of a send refused locally (EPERM, EACCES).
+/// The reason of a failure the kernel reported as `errno` (on a send, or on a ping socket's
+/// error queue).
+pub fn errno_reason(errno: i32) -> Reason {
+    match errno {
+        libc::EPERM | libc::EACCES => Reason::NotPermitted,
+        libc::ENETUNREACH
+        | libc::EHOSTUNREACH
+        | libc::EHOSTDOWN
+        | libc::ENONET
+        | libc::ECONNREFUSED => Reason::Unreachable,
+        libc::EMSGSIZE => Reason::Mtu,
+        libc::EAGAIN | libc::ENOBUFS => Reason::NoBuffer,
+        _ => Reason::SendError,
+    }
+}
+
+/// The message of a send refused locally (EPERM, EACCES).
 pub const NOT_PERMITTED: &str = "not permitted (a firewall rule or a prohibit route)";
 
 /// Now on CLOCK_REALTIME, the clock of SO_TIMESTAMPNS.
@@ -206,17 +226,16 @@ impl IcmpSocket {
         let data = buf.get(..raw.len).unwrap_or(&[]);
         let msg = match (raw.ee, raw.name) {
             (Some(ee), Some(dst)) => {
-                let quoted = packet::quoted_from_icmp(self.family, dst, data);
-                let text = if ee.icmp {
-                    let rest = ee.info.to_be_bytes();
-                    packet::error_text(self.family, ee.ty, ee.code, &rest)
+                let origin = if ee.icmp {
+                    packet::ErrOrigin::Icmp {
+                        ty: ee.ty,
+                        code: ee.code,
+                        info: ee.info,
+                    }
                 } else {
-                    Some(super::short_error(&io::Error::from_raw_os_error(ee.errno)))
+                    packet::ErrOrigin::Local { errno: ee.errno }
                 };
-                match (quoted, text) {
-                    (Some(quoted), Some(text)) => Message::Error { quoted, text },
-                    _ => Message::Other,
-                }
+                packet::errqueue_message(self.family, dst, origin, data)
             }
             _ => Message::Other,
         };
@@ -404,9 +423,10 @@ mod tests {
         classify_send_error(&io::Error::from_raw_os_error(errno))
     }
 
-    fn failed(reason: &str, maybe_pending: bool) -> SendError {
+    fn failed(reason: Reason, message: &str, maybe_pending: bool) -> SendError {
         SendError::Failed {
-            reason: format!("send failed: {reason}"),
+            reason,
+            message: format!("send failed: {message}"),
             maybe_pending,
         }
     }
@@ -418,21 +438,34 @@ mod tests {
         assert_eq!(classify(libc::ENOBUFS), SendError::BufferFull);
         assert_eq!(
             classify(libc::ENETUNREACH),
-            failed("network is unreachable", true)
+            failed(Reason::Unreachable, "network is unreachable", true)
         );
         assert_eq!(
             classify(libc::EHOSTUNREACH),
-            failed("no route to host", true)
+            failed(Reason::Unreachable, "no route to host", true)
         );
         assert_eq!(
             classify(libc::ECONNREFUSED),
-            failed("connection refused", true)
+            failed(Reason::Unreachable, "connection refused", true)
+        );
+        assert_eq!(
+            classify(libc::EMSGSIZE),
+            failed(Reason::Mtu, "message too long", true)
         );
         // An iptables DROP or REJECT in OUTPUT: never an ICMP report, fails at once.
-        assert_eq!(classify(libc::EPERM), failed(NOT_PERMITTED, false));
+        assert_eq!(
+            classify(libc::EPERM),
+            failed(Reason::NotPermitted, NOT_PERMITTED, false)
+        );
         // A prohibit route, or an ICMPv6 "administratively prohibited" reported late.
-        assert_eq!(classify(libc::EACCES), failed(NOT_PERMITTED, true));
-        assert_eq!(classify(libc::EINVAL), failed("invalid argument", false));
+        assert_eq!(
+            classify(libc::EACCES),
+            failed(Reason::NotPermitted, NOT_PERMITTED, true)
+        );
+        assert_eq!(
+            classify(libc::EINVAL),
+            failed(Reason::SendError, "invalid argument", false)
+        );
         // Not an OS error at all.
         assert!(matches!(
             classify_send_error(&io::Error::other("x")),

@@ -602,30 +602,43 @@ impl Client {
 
 /// The message of an error response: the `Status` message when the body is JSON, else the
 /// first line of the text (proxies and API Priority and Fairness answer in plain text).
+/// Always one line of at most [`MAX_MESSAGE_CHARS`] characters (and `...`): it goes into a
+/// log line and an error's one-line `Display`, whatever the server sent.
 pub fn status_message(code: u16, json: bool, body: &[u8]) -> String {
     if json || body.first() == Some(&b'{') {
         if let Ok(status) = serde_json::from_slice::<Status>(body) {
-            if !status.message.is_empty() {
-                return status.message;
-            }
-            if !status.reason.is_empty() {
-                return status.reason;
+            if let Some(m) = one_line(&status.message).or_else(|| one_line(&status.reason)) {
+                return m;
             }
         }
     }
     let text = String::from_utf8_lossy(body);
     // A proxy's HTML error page says more in its title than in its first line (`<html>`).
-    let line = html_title(&text)
-        .or_else(|| text.lines().map(str::trim).find(|l| !l.is_empty()))
-        .unwrap_or("");
-    if line.is_empty() {
-        return format!("HTTP {code} with an empty body");
+    html_title(&text)
+        .and_then(one_line)
+        .or_else(|| text.lines().find_map(one_line))
+        .unwrap_or_else(|| format!("HTTP {code} with an empty body"))
+}
+
+/// Longest server message kept in an error.
+pub const MAX_MESSAGE_CHARS: usize = 200;
+
+/// `text` as one trimmed line (control characters such as CR, LF and escape sequences become
+/// spaces), cut at [`MAX_MESSAGE_CHARS`]; `None` when nothing is left.
+fn one_line(text: &str) -> Option<String> {
+    let flat: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let flat = flat.trim();
+    if flat.is_empty() {
+        return None;
     }
-    let mut short: String = line.chars().take(200).collect();
-    if short.len() < line.len() {
+    let mut short: String = flat.chars().take(MAX_MESSAGE_CHARS).collect();
+    if short.len() < flat.len() {
         short.push_str("...");
     }
-    short
+    Some(short)
 }
 
 /// The `<title>` of an HTML page, when it has a non-empty one.
@@ -724,6 +737,32 @@ mod tests {
         );
         let long = "x".repeat(1000);
         assert!(status_message(500, false, long.as_bytes()).ends_with("..."));
+    }
+
+    /// Found by fuzzing (fuzz/regressions/status_body/): a Status message or an HTML title
+    /// went into the log whole, however long, with its line breaks.
+    #[test]
+    fn status_message_is_one_bounded_line() {
+        let long = format!(r#"{{"kind":"Status","message":"{}"}}"#, "m".repeat(100_000));
+        let m = status_message(403, true, long.as_bytes());
+        assert_eq!(m.chars().count(), MAX_MESSAGE_CHARS + 3);
+        let multi = br#"{"message":"admission webhook denied:\nline two\r\u001b[31mred"}"#;
+        let m = status_message(400, true, multi);
+        assert_eq!(m, "admission webhook denied: line two  [31mred");
+        let title = format!("<title>{}\n</title>", "t".repeat(5000));
+        assert!(status_message(502, false, title.as_bytes()).ends_with("..."));
+        assert_eq!(
+            status_message(404, false, b"40\r: Page Not Found"),
+            "40 : Page Not Found"
+        );
+        assert_eq!(
+            status_message(500, true, br#"{"message":" ","reason":"InternalError"}"#),
+            "InternalError"
+        );
+        assert_eq!(
+            status_message(503, false, b"\x01\n\t\n"),
+            "HTTP 503 with an empty body"
+        );
     }
 
     #[test]

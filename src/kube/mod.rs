@@ -8,13 +8,13 @@
 //! `discovery` (what a round reads), `settings` (in-cluster config).
 
 mod backoff;
-mod client;
+pub(crate) mod client;
 mod discovery;
 mod error;
 mod lines;
-mod objects;
+pub(crate) mod objects;
 mod settings;
-mod snapshot;
+pub(crate) mod snapshot;
 mod table;
 mod watch;
 
@@ -25,7 +25,8 @@ use std::time::Duration;
 pub use client::Client;
 pub use discovery::{Current, Discovery};
 pub use error::Error;
-pub use objects::{Node, Pod};
+pub use objects::{EndpointSlice, Node, Pod, Service};
+pub use snapshot::snapshot as snapshot_of;
 pub use watch::{WatchOptions, MAX_LINE};
 
 /// Where and how to reach the API server, from flags, environment and the service account.

@@ -6,7 +6,9 @@ use std::net::IpAddr;
 use super::objects::{Condition, EndpointSlice, Ip, Node, Pod, Service};
 use super::{AgentPod, DnsInfo, DnsInstance, NodeInfo, Snapshot};
 
-/// Builds the snapshot from the four lists.
+/// Builds the snapshot from the four lists (the agent pods, the nodes, the cluster DNS
+/// Service and its EndpointSlices), as discovery does. Public so that tests can derive what a
+/// round will check from the API objects they serve.
 pub fn snapshot(
     pods: &[Pod],
     nodes: &[Node],

@@ -13,12 +13,21 @@
 //! ```
 //! RTTs are in milliseconds, as in that script. The block is built whole and printed at once.
 
+use std::collections::HashMap;
 use std::fmt::Write;
 
-use crate::report::{Change, Check, CheckKind, RoundReport};
+use crate::kind::{KindInfo, LineFormat, LogPlace, RowSlot};
+use crate::report::{Change, Check, CheckKind, Outcome, RoundReport, Status};
+
+/// Where a kind's checks go, as this view reads [`CheckKind::info`] (tests substitute a table).
+type Info = fn(CheckKind) -> &'static KindInfo;
 
 /// Renders the whole table for one round, newline-terminated.
 pub fn render(r: &RoundReport) -> String {
+    render_with(r, CheckKind::info)
+}
+
+fn render_with(r: &RoundReport, info: Info) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -33,36 +42,26 @@ pub fn render(r: &RoundReport) -> String {
             age = age(r.snapshot_age_seconds)
         );
     }
-    // The script's `DNS: <ip> <name>` lines first, then lookups, then the per-instance queries.
-    for kind in [
-        CheckKind::DnsReverse,
-        CheckKind::DnsService,
-        CheckKind::DnsInstance,
-    ] {
+    // The cluster-wide lines, kind by kind in their rank (the script's `DNS: <ip> <name>`
+    // lines first, then lookups, then the per-instance queries).
+    let mut lines: Vec<(u8, CheckKind, LineFormat)> = CheckKind::ALL
+        .into_iter()
+        .filter_map(|k| match info(k).log {
+            LogPlace::Line { rank, format } => Some((rank, k, format)),
+            _ => None,
+        })
+        .collect();
+    lines.sort_by_key(|(rank, _, _)| *rank);
+    for (_, kind, format) in lines {
         for c in r.checks.iter().filter(|c| c.kind == kind) {
-            let status = status(c);
-            let _ = match c.kind {
-                CheckKind::DnsReverse if c.ok => writeln!(out, "DNS: {} {}", c.address, c.answer),
-                CheckKind::DnsReverse => {
-                    writeln!(out, "DNS: {} ({}) - {status}", c.address, c.target)
-                }
-                CheckKind::DnsService => {
-                    writeln!(out, "DNS lookup: {} {} - {status}", c.target, c.answer)
-                }
-                _ => writeln!(
-                    out,
-                    "DNS instance: {} {} {} - {status}",
-                    c.target,
-                    c.address,
-                    rtt_ms(c, " ms")
-                ),
-            };
+            let _ = writeln!(out, "{}", cluster_line(format, c));
         }
     }
-    let nodes = node_order(&r.checks);
+    let nodes = node_rows(&r.checks, info);
+    let columns = columns(info);
     let _ = writeln!(out, "Testing {} nodes", nodes.len());
-    for node in &nodes {
-        out.push_str(&node_line(node, &r.checks));
+    for (node, checks) in &nodes {
+        out.push_str(&node_line(node, checks, &columns, info));
     }
     let _ = writeln!(
         out,
@@ -83,67 +82,129 @@ pub fn render(r: &RoundReport) -> String {
     out
 }
 
-/// Nodes in the order their first check appears (the plan's order).
-fn node_order(checks: &[Check]) -> Vec<&str> {
-    let mut nodes: Vec<&str> = Vec::new();
-    for c in checks {
-        let per_node = matches!(
-            c.kind,
-            CheckKind::HostPing | CheckKind::PodPing | CheckKind::NodeWithoutAgent
-        );
-        if per_node && !nodes.contains(&c.target_node.as_str()) {
-            nodes.push(&c.target_node);
+fn cluster_line(format: LineFormat, c: &Check) -> String {
+    let status = status(c);
+    match format {
+        LineFormat::Answer { label } if c.is_ok() => format!("{label}: {} {}", c.address, c.answer),
+        LineFormat::Answer { label } => {
+            format!("{label}: {} ({}) - {status}", c.address, c.target)
         }
+        LineFormat::Lookup { label } => format!("{label}: {} {} - {status}", c.target, c.answer),
+        LineFormat::Timed { label } => format!(
+            "{label}: {} {} {} - {status}",
+            c.target,
+            c.address,
+            rtt_ms(c, " ms")
+        ),
     }
-    nodes
 }
 
-/// `Checking: <node> <host-ip> <phase> - <pod> <pod-ip>;  host-ping: <ms> pod-ping: <ms> - OK`
-fn node_line(node: &str, checks: &[Check]) -> String {
-    let of = |k: CheckKind| -> Vec<&Check> {
-        checks
+/// The checks shown in node rows, grouped by node, nodes in the order their first check
+/// appears (the plan's order); one pass over the checks.
+fn node_rows(checks: &[Check], info: Info) -> Vec<(&str, Vec<&Check>)> {
+    let mut rows: Vec<(&str, Vec<&Check>)> = Vec::new();
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    for c in checks {
+        if matches!(info(c.kind).log, LogPlace::Line { .. }) {
+            continue;
+        }
+        let i = *index.entry(&c.target_node).or_insert_with(|| {
+            rows.push((&c.target_node, Vec::new()));
+            rows.len() - 1
+        });
+        if let Some((_, row)) = rows.get_mut(i) {
+            row.push(c);
+        }
+    }
+    rows
+}
+
+/// The node-row columns, in rank order: (kind, where its addresses go, always shown).
+type Columns = Vec<(CheckKind, RowSlot, bool)>;
+
+fn columns(info: Info) -> Columns {
+    let mut columns: Vec<(u8, CheckKind, RowSlot, bool)> = CheckKind::ALL
+        .into_iter()
+        .filter_map(|k| match info(k).log {
+            LogPlace::Column {
+                rank,
+                addresses,
+                always,
+            } => Some((rank, k, addresses, always)),
+            _ => None,
+        })
+        .collect();
+    columns.sort_by_key(|(rank, ..)| *rank);
+    columns.into_iter().map(|(_, k, a, s)| (k, a, s)).collect()
+}
+
+/// `Checking: <node> <host-ip> Running - <pod> <pod-ip>;  host-ping: <ms> pod-ping: <ms> - OK`
+fn node_line(node: &str, checks: &[&Check], columns: &Columns, info: Info) -> String {
+    let of =
+        |k: CheckKind| -> Vec<&Check> { checks.iter().copied().filter(|c| c.kind == k).collect() };
+    let in_slot = |slot: RowSlot| -> Vec<&Check> {
+        columns
             .iter()
-            .filter(|c| c.kind == k && c.target_node == node)
+            .filter(|(_, s, _)| *s == slot)
+            .flat_map(|(k, ..)| of(*k))
             .collect()
     };
-    let hosts = of(CheckKind::HostPing);
-    let pods = of(CheckKind::PodPing);
-    let missing = of(CheckKind::NodeWithoutAgent);
     let addrs = |cs: &[&Check]| join(cs.iter().map(|c| c.address.clone()), ",", "-");
     let rtts = |cs: &[&Check]| join(cs.iter().map(|c| rtt_ms(c, "")), "/", "-");
-    let agent = match (pods.first(), missing.first()) {
-        (Some(p), _) => format!("Running - {} {}", p.target, addrs(&pods)),
-        (None, Some(m)) => format!("- ({})", m.error.as_deref().unwrap_or("no agent")),
+    let hosts = in_slot(RowSlot::Host);
+    let agents = in_slot(RowSlot::Agent);
+    let no_agent: Vec<&Check> = checks
+        .iter()
+        .copied()
+        .filter(|c| info(c.kind).log == LogPlace::NoAgent)
+        .collect();
+    let agent = match (agents.first(), no_agent.first()) {
+        (Some(p), _) => format!("Running - {} {}", p.target, addrs(&agents)),
+        (None, Some(m)) => format!("- ({})", message(m)),
         (None, None) => "-".to_string(),
     };
-    let mut line = format!(
-        "Checking: {node} {} {agent};  host-ping: {}",
+    let mut shown: Vec<&Check> = Vec::new();
+    let mut cells: Vec<String> = Vec::new();
+    for (kind, _, always) in columns {
+        let cs = of(*kind);
+        if *always || !cs.is_empty() {
+            cells.push(format!("{kind}: {}", rtts(&cs)));
+        }
+        shown.extend(cs);
+    }
+    shown.extend(no_agent);
+    let listed = |want: Status| -> Vec<String> {
+        shown
+            .iter()
+            .filter(|c| c.status() == want)
+            .map(|c| format!("{}: {}", c.kind, message(c)))
+            .collect()
+    };
+    let (failed, skipped) = (listed(Status::Failed), listed(Status::Skipped));
+    let mut verdict: Vec<String> = Vec::new();
+    if !failed.is_empty() {
+        verdict.push(format!("FAIL ({})", failed.join("; ")));
+    }
+    if !skipped.is_empty() {
+        verdict.push(format!("skipped ({})", skipped.join("; ")));
+    }
+    if verdict.is_empty() {
+        verdict.push("OK".to_string());
+    }
+    format!(
+        "Checking: {node} {} {agent};  {} - {}\n",
         addrs(&hosts),
-        rtts(&hosts)
-    );
-    if !pods.is_empty() {
-        let _ = write!(line, " pod-ping: {}", rtts(&pods));
-    }
-    let failures: Vec<String> = hosts
-        .iter()
-        .chain(&pods)
-        .chain(&missing)
-        .filter(|c| !c.ok)
-        .map(|c| format!("{}: {}", c.kind.as_str(), reason(c)))
-        .collect();
-    if failures.is_empty() {
-        line.push_str(" - OK\n");
-    } else {
-        let _ = writeln!(line, " - FAIL ({})", failures.join("; "));
-    }
-    line
+        cells.join(" "),
+        verdict.join(", ")
+    )
 }
 
 fn change_line(ch: &Change) -> String {
-    let word = |s: Option<bool>| match s {
+    let word = |s: Option<Status>| match s {
         None => "absent",
-        Some(true) => "OK",
-        Some(false) => "FAIL",
+        Some(Status::Passed) => "OK",
+        Some(Status::Failed) => "FAIL",
+        Some(Status::Skipped) => "skipped",
     };
     let addr = if ch.address.is_empty() {
         String::new()
@@ -159,29 +220,33 @@ fn change_line(ch: &Change) -> String {
             &ch.target_node
         },
         ch.target,
-        word(ch.was_ok),
-        word(ch.now_ok)
+        word(ch.was),
+        word(ch.now)
     )
 }
 
+/// `OK`, `FAIL (<why>)` or `skipped (<why>)`.
 fn status(c: &Check) -> String {
-    if c.ok {
-        "OK".to_string()
-    } else {
-        format!("FAIL ({})", reason(c))
+    match c.outcome {
+        Outcome::Passed => "OK".to_string(),
+        Outcome::Failed { .. } => format!("FAIL ({})", message(c)),
+        Outcome::Skipped { .. } => format!("skipped ({})", message(c)),
     }
 }
 
-fn reason(c: &Check) -> String {
-    one_line(c.error.as_deref().unwrap_or("failed"))
+/// A failure's or skip's message, on one line.
+fn message(c: &Check) -> String {
+    one_line(c.outcome.message().unwrap_or("failed"))
 }
 
-/// RTT in milliseconds with two decimals (the script's unit), `FAIL` when there is none.
+/// RTT in milliseconds with two decimals (the script's unit); `FAIL` or `skipped` when
+/// there is none.
 fn rtt_ms(c: &Check, unit: &str) -> String {
-    match (c.ok, c.rtt_seconds) {
-        (true, Some(s)) => format!("{:.2}{unit}", s * 1000.0),
-        (true, None) => "OK".to_string(),
-        (false, _) => "FAIL".to_string(),
+    match (c.status(), c.rtt_seconds) {
+        (Status::Passed, Some(s)) => format!("{:.2}{unit}", s * 1000.0),
+        (Status::Passed, None) => "OK".to_string(),
+        (Status::Failed, _) => "FAIL".to_string(),
+        (Status::Skipped, _) => "skipped".to_string(),
     }
 }
 
@@ -216,13 +281,21 @@ fn one_line(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::Reason;
 
     fn check(kind: CheckKind, node: &str, target: &str, addr: &str, rtt: Option<f64>) -> Check {
-        let c = Check::failed(kind, node, target, addr, "no reply within 1s");
+        let c = Check::failed(
+            kind,
+            node,
+            target,
+            addr,
+            Reason::Timeout,
+            "no reply within 1s",
+        );
         let c = rtt.map_or(c.clone(), |r| c.passed(r));
         Check {
             sent: 1,
-            received: u32::from(c.ok),
+            received: u32::from(c.is_ok()),
             ..c
         }
     }
@@ -237,8 +310,7 @@ mod tests {
         );
         rev.answer = "kube-dns.kube-system.svc.cluster.tst.local.".into();
         let missing = Check {
-            ok: false,
-            error: Some("no agent pod on this node".into()),
+            outcome: Outcome::failed(Reason::NoAgent, "no agent pod on this node"),
             ..check(CheckKind::NodeWithoutAgent, "n3", "n3", "", None)
         };
         RoundReport {
@@ -288,6 +360,132 @@ mod tests {
         );
     }
 
+    /// Every DNS line format, passed and failed, in the script's order whatever the checks'
+    /// order; a node known only by its agent; a host ping on a node without one.
+    #[test]
+    fn renders_every_line_format() {
+        let answered = |kind, node, target, addr, answer: &str| Check {
+            answer: answer.into(),
+            ..check(kind, node, target, addr, Some(0.0012))
+        };
+        let refused = |kind, node, target, addr| Check {
+            outcome: Outcome::failed(Reason::Refused, "refused"),
+            ..check(kind, node, target, addr, None)
+        };
+        use CheckKind::*;
+        let checks = vec![
+            answered(
+                DnsInstance,
+                "n1",
+                "coredns-a",
+                "198.18.101.5",
+                "198.18.250.10",
+            ),
+            refused(DnsInstance, "n2", "coredns-b", "198.18.101.6"),
+            answered(DnsService, "", "kube-dns.tst.", "", "198.18.250.10"),
+            refused(DnsService, "", "kubernetes.tst.", ""),
+            answered(DnsReverse, "", "kube-dns", "198.18.250.10", "kube-dns.tst."),
+            refused(DnsReverse, "n1", "coredns-a", "198.18.101.5"),
+            check(PodPing, "n9", "agent-9", "198.18.100.9", Some(0.0001)),
+            check(HostPing, "n8", "n8", "198.18.0.8", Some(0.0001)),
+        ];
+        let r = RoundReport {
+            checks,
+            errors: 3,
+            first_round: true,
+            ..report()
+        };
+        let t = render(&r);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "Tests running on node: n1, host: agent-1, at 2026-11-29T10:00:00.000Z",
+                "DNS: 198.18.250.10 kube-dns.tst.",
+                "DNS: 198.18.101.5 (coredns-a) - FAIL (refused)",
+                "DNS lookup: kube-dns.tst. 198.18.250.10 - OK",
+                "DNS lookup: kubernetes.tst.  - FAIL (refused)",
+                "DNS instance: coredns-a 198.18.101.5 1.20 ms - OK",
+                "DNS instance: coredns-b 198.18.101.6 FAIL - FAIL (refused)",
+                "Testing 2 nodes",
+                "Checking: n9 - Running - agent-9 198.18.100.9;  host-ping: - pod-ping: 0.10 - OK",
+                "Checking: n8 198.18.0.8 -;  host-ping: 0.10 - OK",
+                "Result: 3 of 8 checks failed, round took 1.01 s",
+                "First test run, nothing to compare with yet.",
+            ]
+        );
+    }
+
+    #[test]
+    fn skipped_checks_say_so_and_count_as_neither() {
+        let mut r = report();
+        r.checks[4].outcome = Outcome::skipped(Reason::NoAgent, "agent pod is terminating");
+        r.errors = 1;
+        r.changes = crate::report::diff(&report().checks, &r.checks);
+        let t = render(&r);
+        assert!(
+            t.contains("host-ping: 0.20 pod-ping: skipped - skipped (pod-ping: agent pod is terminating)\n"),
+            "{t}"
+        );
+        assert!(t.contains("Result: 1 of 7 checks failed"), "{t}");
+        assert!(
+            t.contains("Status change: pod-ping n2 agent-2 198.18.100.2: FAIL -> skipped\n"),
+            "{t}"
+        );
+    }
+
+    /// A kind is placed by its properties alone: give an existing kind (here dns-instance)
+    /// the properties of a new per-node column, and it shows in its node's row (in rank order,
+    /// with its failures) and no longer as a line of its own.
+    #[test]
+    fn a_kind_placed_as_a_column_shows_in_its_node_row() {
+        fn info(k: CheckKind) -> &'static KindInfo {
+            const MTU: KindInfo = KindInfo {
+                name: "dns-instance",
+                rtt: true,
+                log: LogPlace::Column {
+                    rank: 3,
+                    addresses: RowSlot::Hidden,
+                    always: false,
+                },
+                failed_gauge: None,
+            };
+            match k {
+                CheckKind::DnsInstance => &MTU,
+                k => k.info(),
+            }
+        }
+        let mut r = report();
+        r.checks.push(check(
+            CheckKind::DnsInstance,
+            "n2",
+            "agent-2",
+            "198.18.100.2",
+            None,
+        ));
+        r.checks.push(check(
+            CheckKind::DnsInstance,
+            "n1",
+            "agent-1",
+            "198.18.100.1",
+            Some(0.0004),
+        ));
+        let t = render_with(&r, info);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines[2], "Testing 3 nodes");
+        assert_eq!(
+            lines[3],
+            "Checking: n1 198.18.0.1 Running - agent-1 198.18.100.1;  host-ping: 0.05 pod-ping: 0.07 dns-instance: 0.40 - OK"
+        );
+        assert_eq!(
+            lines[4],
+            "Checking: n2 198.18.0.2 Running - agent-2 198.18.100.2;  host-ping: 0.20 pod-ping: FAIL dns-instance: FAIL - FAIL (pod-ping: no reply within 1s; dns-instance: no reply within 1s)"
+        );
+        assert!(!t.contains("DNS instance:"), "{t}");
+        // With the real table the same checks are lines of their own.
+        assert!(render(&r).contains("DNS instance: agent-2 198.18.100.2 FAIL - FAIL"));
+    }
+
     #[test]
     fn api_line_says_how_old_the_members_are() {
         let mut r = report();
@@ -309,7 +507,7 @@ mod tests {
     #[test]
     fn lists_changes_and_keeps_errors_on_one_line() {
         let mut r = report();
-        r.checks[4].error = Some("bad\nthing".into());
+        r.checks[4].outcome = Outcome::failed(Reason::Timeout, "bad\nthing");
         r.changes = crate::report::diff(&[], &r.checks[3..5]);
         let t = render(&r);
         assert!(t.contains("pod-ping: bad thing)"));

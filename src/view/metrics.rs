@@ -5,7 +5,7 @@
 //! last round knows are absent until a round has completed, so nothing stale or invented is
 //! ever exported. Rendering is pure, so tests check it without a server.
 
-use crate::report::{CheckKind, RoundReport};
+use crate::report::{Check, CheckKind, Reason, RoundReport, Status};
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -26,15 +26,6 @@ pub const MAX_API_ERROR_REASONS: usize = 32;
 /// second something is wrong.
 pub const RTT_BUCKETS: [f64; 12] = [
     0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5,
-];
-
-/// The kinds that measure a round-trip time, and so have an RTT histogram.
-const RTT_KINDS: [CheckKind; 5] = [
-    CheckKind::PodPing,
-    CheckKind::HostPing,
-    CheckKind::DnsService,
-    CheckKind::DnsInstance,
-    CheckKind::DnsReverse,
 ];
 
 /// Who is exporting: lets users join the series of one agent with its node.
@@ -87,7 +78,11 @@ pub struct Totals {
     pub max_target_series: usize,
     rounds: u64,
     checks: BTreeMap<CheckKind, u64>,
-    failures: BTreeMap<CheckKind, u64>,
+    /// Failed and skipped checks by kind and reason: at most kinds x reasons entries, both
+    /// fixed sets.
+    failures: BTreeMap<(CheckKind, Reason), u64>,
+    skips: BTreeMap<(CheckKind, Reason), u64>,
+    /// One histogram per kind that measures a round-trip time.
     rtt: BTreeMap<CheckKind, Histogram>,
     api_errors: BTreeMap<String, u64>,
     /// When the last recorded round ended, in seconds since the Unix epoch.
@@ -100,10 +95,12 @@ impl Default for Totals {
             max_target_series: MAX_TARGET_SERIES,
             rounds: 0,
             checks: CheckKind::ALL.iter().map(|&k| (k, 0)).collect(),
-            failures: CheckKind::ALL.iter().map(|&k| (k, 0)).collect(),
-            rtt: RTT_KINDS
-                .iter()
-                .map(|&k| (k, Histogram::default()))
+            failures: BTreeMap::new(),
+            skips: BTreeMap::new(),
+            rtt: CheckKind::ALL
+                .into_iter()
+                .filter(|k| k.info().rtt)
+                .map(|k| (k, Histogram::default()))
                 .collect(),
             api_errors: BTreeMap::new(),
             last_round_end: None,
@@ -127,11 +124,19 @@ impl Totals {
         self.rounds += 1;
         for check in &report.checks {
             *self.checks.entry(check.kind).or_default() += 1;
-            if !check.ok {
-                *self.failures.entry(check.kind).or_default() += 1;
+            let by_reason = match check.status() {
+                Status::Passed => None,
+                Status::Failed => Some(&mut self.failures),
+                Status::Skipped => Some(&mut self.skips),
+            };
+            if let (Some(counts), Some(reason)) = (by_reason, check.outcome.reason()) {
+                *counts.entry((check.kind, reason)).or_default() += 1;
             }
-            if let (true, Some(rtt)) = (check.ok, valid_rtt(check.rtt_seconds)) {
-                self.rtt.entry(check.kind).or_default().observe(rtt);
+            if let (true, Some(rtt)) = (check.is_ok(), valid_rtt(check.rtt_seconds)) {
+                // Only kinds that measure RTTs have a histogram (a stray RTT is not exported).
+                if let Some(h) = self.rtt.get_mut(&check.kind) {
+                    h.observe(rtt);
+                }
             }
         }
         self.last_round_end = end.duration_since(UNIX_EPOCH).ok().map(|d| d.as_secs_f64());
@@ -202,17 +207,26 @@ pub fn render(last: Option<&RoundReport>, totals: &Totals, info: &AgentInfo) -> 
             *n as f64,
         );
     }
-    out.family(
-        "networktest_check_failures_total",
-        "counter",
-        "Checks failed since the agent started, by kind.",
-    );
-    for (kind, n) in &totals.failures {
-        out.sample(
+    for (name, help, counts) in [
+        (
             "networktest_check_failures_total",
-            &[("kind", kind.as_str())],
-            *n as f64,
-        );
+            "Checks failed since the agent started, by kind and reason (a series appears with its first failure).",
+            &totals.failures,
+        ),
+        (
+            "networktest_check_skips_total",
+            "Checks skipped on purpose since the agent started, by kind and reason (a series appears with its first skip).",
+            &totals.skips,
+        ),
+    ] {
+        out.family(name, "counter", help);
+        for ((kind, reason), n) in counts {
+            out.sample(
+                name,
+                &[("kind", kind.as_str()), ("reason", reason.as_str())],
+                *n as f64,
+            );
+        }
     }
     if !totals.api_errors.is_empty() {
         out.family(
@@ -276,7 +290,7 @@ pub fn render(last: Option<&RoundReport>, totals: &Totals, info: &AgentInfo) -> 
 
 /// The series only the last round knows; absent before the first round.
 fn render_last_round(out: &mut Out, report: &RoundReport, max_target_series: usize) {
-    let failed = report.checks.iter().filter(|c| !c.ok).count();
+    let failed = report.checks.iter().filter(|c| c.is_failed()).count();
     // Kept from the original script because dashboards use `sum(networktest_total_error_count)`.
     // Typed `untyped`, as the script served it: as a gauge its `_count` suffix is a lint error
     // (the suffix is reserved for histograms and summaries); `networktest_last_round_failed_checks`
@@ -310,48 +324,46 @@ fn render_last_round(out: &mut Out, report: &RoundReport, max_target_series: usi
 
     let mut made: BTreeMap<CheckKind, usize> = CheckKind::ALL.iter().map(|&k| (k, 0)).collect();
     let mut failed_by_kind = made.clone();
+    let mut skipped_by_kind = made.clone();
     for check in &report.checks {
         *made.entry(check.kind).or_default() += 1;
-        if !check.ok {
-            *failed_by_kind.entry(check.kind).or_default() += 1;
+        match check.status() {
+            Status::Passed => {}
+            Status::Failed => *failed_by_kind.entry(check.kind).or_default() += 1,
+            Status::Skipped => *skipped_by_kind.entry(check.kind).or_default() += 1,
         }
     }
-    out.family(
-        "networktest_last_round_checks",
-        "gauge",
-        "Checks made in the last round, by kind.",
-    );
-    for (kind, n) in &made {
-        out.sample(
+    for (name, help, counts) in [
+        (
             "networktest_last_round_checks",
-            &[("kind", kind.as_str())],
-            *n as f64,
-        );
-    }
-    out.family(
-        "networktest_last_round_failed_checks",
-        "gauge",
-        "Checks failed in the last round, by kind.",
-    );
-    for (kind, n) in &failed_by_kind {
-        out.sample(
+            "Checks made in the last round, by kind.",
+            &made,
+        ),
+        (
             "networktest_last_round_failed_checks",
-            &[("kind", kind.as_str())],
-            *n as f64,
-        );
+            "Checks failed in the last round, by kind.",
+            &failed_by_kind,
+        ),
+        (
+            "networktest_last_round_skipped_checks",
+            "Checks skipped on purpose in the last round, by kind (neither passed nor failed).",
+            &skipped_by_kind,
+        ),
+    ] {
+        out.family(name, "gauge", help);
+        for (kind, n) in counts {
+            out.sample(name, &[("kind", kind.as_str())], *n as f64);
+        }
     }
 
-    out.family(
-        "networktest_nodes_without_agent",
-        "gauge",
-        "Nodes with no running agent in the last round: nothing on them reports.",
-    );
-    let without = report
-        .checks
-        .iter()
-        .filter(|c| c.kind == CheckKind::NodeWithoutAgent && !c.ok)
-        .count();
-    out.sample("networktest_nodes_without_agent", &[], without as f64);
+    // Kinds whose failed count has a gauge of its own (`networktest_nodes_without_agent`).
+    for kind in CheckKind::ALL {
+        if let Some(gauge) = kind.info().failed_gauge {
+            out.family(gauge.name, "gauge", gauge.help);
+            let n = failed_by_kind.get(&kind).copied().unwrap_or(0);
+            out.sample(gauge.name, &[], n as f64);
+        }
+    }
 
     let (shown, unique) = select_targets(report, max_target_series);
     out.family(
@@ -373,7 +385,7 @@ fn render_last_round(out: &mut Out, report: &RoundReport, max_target_series: usi
         out.sample(
             "networktest_target_up",
             &target_labels(c),
-            if c.ok { 1.0 } else { 0.0 },
+            if c.is_ok() { 1.0 } else { 0.0 },
         );
     }
     out.family(
@@ -382,13 +394,13 @@ fn render_last_round(out: &mut Out, report: &RoundReport, max_target_series: usi
         "Round-trip time of this target's passing check in the last round.",
     );
     for c in &shown {
-        if let (true, Some(rtt)) = (c.ok, valid_rtt(c.rtt_seconds)) {
+        if let (true, Some(rtt)) = (c.is_ok(), valid_rtt(c.rtt_seconds)) {
             out.sample("networktest_target_rtt_seconds", &target_labels(c), rtt);
         }
     }
 }
 
-fn target_labels(c: &crate::report::Check) -> [(&str, &str); 4] {
+fn target_labels(c: &Check) -> [(&str, &str); 4] {
     [
         ("kind", c.kind.as_str()),
         ("target_node", &c.target_node),
@@ -397,24 +409,26 @@ fn target_labels(c: &crate::report::Check) -> [(&str, &str); 4] {
     ]
 }
 
-/// Indexes of the checks that get per-target series: every failing one, and passing ones in
-/// report order while the total stays under `max`. A check repeating an earlier one's key is
-/// left out (two samples with the same labels would be an invalid scrape). Also returns how
-/// many distinct checks there were, so the cap's omissions can be counted exactly.
-fn select_targets(report: &RoundReport, max: usize) -> (Vec<&crate::report::Check>, usize) {
+/// The checks that get per-target series: every failing one, and passing ones in report
+/// order while the total stays under `max`; skipped ones are neither up nor down, so they get
+/// none. A check repeating an earlier one's key is left out (two samples with the same labels
+/// would be an invalid scrape). Also returns how many distinct passing and failing checks
+/// there were, so the cap's omissions can be counted exactly.
+fn select_targets(report: &RoundReport, max: usize) -> (Vec<&Check>, usize) {
     let mut seen = HashSet::new();
-    let unique: Vec<&crate::report::Check> = report
+    let unique: Vec<&Check> = report
         .checks
         .iter()
+        .filter(|c| c.status() != Status::Skipped)
         .filter(|c| seen.insert(c.key()))
         .collect();
-    let failing = unique.iter().filter(|c| !c.ok).count();
+    let failing = unique.iter().filter(|c| c.is_failed()).count();
     let mut room = max.saturating_sub(failing);
     let count = unique.len();
     let shown = unique
         .into_iter()
         .filter(|c| {
-            if !c.ok {
+            if c.is_failed() {
                 return true;
             }
             if room == 0 {
@@ -490,11 +504,18 @@ fn fmt_f64(v: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::Check;
+    use crate::report::Outcome;
     use std::time::Duration;
 
     fn check(kind: CheckKind, target: &str, ok: bool, rtt: Option<f64>) -> Check {
-        let c = Check::failed(kind, "node-1", target, "198.18.32.1", "timeout");
+        let c = Check::failed(
+            kind,
+            "node-1",
+            target,
+            "198.18.32.1",
+            Reason::Timeout,
+            "timeout",
+        );
         match ok {
             true => Check {
                 rtt_seconds: rtt,
@@ -513,7 +534,7 @@ mod tests {
             pod: "agent-x".into(),
             started_at: "2026-01-01T00:00:00Z".into(),
             duration_seconds: 1.25,
-            errors: checks.iter().filter(|c| !c.ok).count(),
+            errors: checks.iter().filter(|c| c.is_failed()).count(),
             checks,
             changes: vec![],
             first_round: false,
@@ -695,13 +716,60 @@ mod tests {
         let text = render(Some(&r), &totals, &info());
         assert!(text.contains("networktest_rounds_total 2\n"));
         assert!(text.contains("networktest_checks_total{kind=\"dns-instance\"} 4\n"));
-        assert!(text.contains("networktest_check_failures_total{kind=\"dns-instance\"} 2\n"));
+        assert!(text.contains(
+            "networktest_check_failures_total{kind=\"dns-instance\",reason=\"timeout\"} 2\n"
+        ));
         assert!(text.contains("networktest_last_round_failed_checks{kind=\"dns-instance\"} 1\n"));
         assert!(text.contains("networktest_total_error_count 2\n"));
         assert!(text.contains("networktest_nodes_without_agent 1\n"));
         assert!(text.contains("networktest_api_errors_total{reason=\"status-403\"} 1\n"));
         assert!(text.contains("networktest_last_round_timestamp_seconds 1700000000.5\n"));
         assert!(text.contains("networktest_round_duration_seconds 1.25\n"));
+    }
+
+    #[test]
+    fn failures_count_by_reason_and_skips_are_neither_up_nor_down() {
+        let mut refused = check(CheckKind::DnsInstance, "coredns-b", false, None);
+        refused.outcome = Outcome::failed(Reason::Refused, "refused");
+        let mut skipped = check(CheckKind::PodPing, "agent-gone", false, None);
+        skipped.outcome = Outcome::skipped(Reason::NoAgent, "agent pod is terminating");
+        let r = report(vec![
+            check(CheckKind::DnsInstance, "coredns-a", false, None),
+            refused,
+            skipped,
+            check(CheckKind::PodPing, "agent-1", true, Some(0.001)),
+        ]);
+        let mut totals = Totals::new();
+        totals.record(&r);
+        let text = render(Some(&r), &totals, &info());
+        for line in [
+            "networktest_check_failures_total{kind=\"dns-instance\",reason=\"refused\"} 1\n",
+            "networktest_check_failures_total{kind=\"dns-instance\",reason=\"timeout\"} 1\n",
+            "networktest_check_skips_total{kind=\"pod-ping\",reason=\"no-agent\"} 1\n",
+            "networktest_last_round_skipped_checks{kind=\"pod-ping\"} 1\n",
+            "networktest_last_round_skipped_checks{kind=\"dns-instance\"} 0\n",
+            "networktest_last_round_failed_checks{kind=\"pod-ping\"} 0\n",
+            "networktest_last_round_checks{kind=\"pod-ping\"} 2\n",
+            "networktest_total_error_count 2\n",
+        ] {
+            assert!(text.contains(line), "{line} missing in {text}");
+        }
+        assert_eq!(
+            lines_of(&text, "networktest_check_failures_total{").len(),
+            2
+        );
+        assert!(!text.contains("target=\"agent-gone\""), "{text}");
+        assert_eq!(lines_of(&text, "networktest_target_up{").len(), 3);
+        assert!(text.contains("networktest_target_series_omitted 0\n"));
+    }
+
+    #[test]
+    fn rtt_histograms_exist_for_the_kinds_that_measure_one() {
+        let text = render(None, &Totals::new(), &info());
+        for kind in CheckKind::ALL {
+            let series = format!("networktest_rtt_seconds_count{{kind=\"{kind}\"}} 0\n");
+            assert_eq!(text.contains(&series), kind.info().rtt, "{kind}");
+        }
     }
 
     #[test]

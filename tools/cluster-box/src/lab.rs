@@ -2,7 +2,7 @@
 //! it, the real agent binary in every agent pod, and optionally a real Prometheus scraping
 //! them. Used by the end-to-end tests and by `make demo`. Dropping it stops everything.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use k8s_api_standin as api;
 
 use crate::prometheus::Prometheus;
-use crate::{http, Cluster, Spec, API_IP, DNS_SERVICE_IP};
+pub use crate::status::failed_checks;
+use crate::{http, status, Cluster, Spec, API_IP, DNS_SERVICE_IP};
 
 /// The agents' metrics port, as in the manifest.
 pub const AGENT_PORT: u16 = 8123;
@@ -48,8 +49,8 @@ pub struct Lab {
     pub prometheus: Option<Prometheus>,
     pub api: api::StandIn,
     pub cluster: Cluster,
-    /// Nodes whose agent pod the API does not list (scenario: agent pod missing).
-    hidden_agents: BTreeSet<usize>,
+    /// Agent pods the API shows other than running and ready (scenario: agent pod missing).
+    shown: BTreeMap<usize, Shown>,
     options: Options,
 }
 
@@ -59,7 +60,7 @@ impl Lab {
         let cluster = Cluster::build(options.spec.clone());
         let api_dir = cluster.dir.join("api");
         std::fs::create_dir_all(&api_dir).expect("create api dir");
-        let objects = api_objects(&cluster, &BTreeSet::new());
+        let objects = api_objects_as(&cluster, &BTreeMap::new());
         let listen = SocketAddr::new(IpAddr::V4(API_IP), API_PORT);
         let dir = api_dir.clone();
         let stand_in = crate::netns::run_in(&cluster.api.name, move || {
@@ -73,11 +74,11 @@ impl Lab {
             prometheus: None,
             api: stand_in,
             cluster,
-            hidden_agents: BTreeSet::new(),
+            shown: BTreeMap::new(),
             options,
         };
         for i in 0..lab.cluster.agents.len() {
-            let child = lab.spawn_agent(i);
+            let child = lab.spawn_agent(i, &lab.options.agent_args);
             lab.agents.push(Some(child));
         }
         if lab.options.prometheus {
@@ -122,19 +123,29 @@ impl Lab {
         cmd
     }
 
-    /// Starts the long-running agent of pod `i`, logging to files in the lab's directory.
-    fn spawn_agent(&self, i: usize) -> Child {
+    /// Starts the long-running agent of pod `i` with `args` (besides the lab's API and
+    /// identity flags and `--listen`), logging to files in the lab's directory (started anew).
+    fn spawn_agent(&self, i: usize, args: &[String]) -> Child {
         let dir = &self.cluster.dir;
         let out = std::fs::File::create(dir.join(format!("agent-{i}.out"))).expect("log");
         let err = std::fs::File::create(dir.join(format!("agent-{i}.log"))).expect("log");
         self.agent_command(i)
             .args(["--listen", &format!("0.0.0.0:{AGENT_PORT}")])
-            .args(&self.options.agent_args)
+            .args(args)
             .env("RUST_LOG", "info")
             .stdout(out)
             .stderr(err)
             .spawn()
             .expect("start agent")
+    }
+
+    /// Replaces agent `i` with a fresh process (no discovery, no round yet) that runs with
+    /// `args` instead of the lab's [`Options::agent_args`]; its log files start anew.
+    pub fn restart_agent(&mut self, i: usize, args: &[&str]) {
+        self.stop_agent(i);
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let child = self.spawn_agent(i, &args);
+        self.agents[i] = Some(child);
     }
 
     /// Runs a one-shot agent in pod `i`'s namespace with extra flags (e.g. `--once`), and
@@ -198,47 +209,57 @@ impl Lab {
 
     /// Hides (or shows again) node `i`'s agent pod from the API, as if the pod were gone.
     pub fn hide_agent(&mut self, i: usize, hidden: bool) {
-        if hidden {
-            self.hidden_agents.insert(i);
-        } else {
-            self.hidden_agents.remove(&i);
-        }
+        self.show_agent(i, hidden.then_some(Shown::Hidden));
+    }
+
+    /// How the API shows node `i`'s agent pod from now on: `None` running and ready (the
+    /// agent process runs either way).
+    pub fn show_agent(&mut self, i: usize, shown: Option<Shown>) {
+        match shown {
+            Some(s) => self.shown.insert(i, s),
+            None => self.shown.remove(&i),
+        };
         self.api
-            .set_cluster(api_objects(&self.cluster, &self.hidden_agents));
+            .set_cluster(api_objects_as(&self.cluster, &self.shown));
     }
 
     /// GETs `path` from agent `i`, from inside its own pod namespace, so the answer comes
     /// whatever the scenario did to the network between the pods.
     pub fn agent_get(&self, i: usize, path: &str) -> Result<http::Response, String> {
-        http::get(&self.cluster.agents[i].ns.name, self.agent_addrs()[i], path)
+        self.agent_request(i, "GET", path)
+    }
+
+    /// [`Lab::agent_get`] with another method (HEAD, POST: no body is sent).
+    pub fn agent_request(
+        &self,
+        i: usize,
+        method: &str,
+        path: &str,
+    ) -> Result<http::Response, String> {
+        http::request(
+            &self.cluster.agents[i].ns.name,
+            self.agent_addrs()[i],
+            method,
+            path,
+        )
     }
 
     /// The agent's last round as JSON, once it has one.
     pub fn status(&self, i: usize) -> Option<serde_json::Value> {
-        let r = self.agent_get(i, "/status.json").ok()?;
-        if r.status != 200 {
-            return None;
-        }
-        serde_json::from_str(&r.body).ok()
+        status::from_response(self.agent_get(i, "/status.json"))
     }
 
     /// Waits until agent `i` publishes a round that started after `after` (RFC 3339, which
-    /// sorts as text), up to `timeout`.
+    /// sorts as text), up to `timeout`. Take `after` once the fault under test is in place,
+    /// so that the round sees it.
     pub fn round_after(&self, i: usize, after: &str, timeout: Duration) -> serde_json::Value {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(s) = self.status(i) {
-                if s["started_at"].as_str().is_some_and(|t| t > after) {
-                    return s;
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
-                "agent {i} published no round after {after} within {timeout:?}; its log:\n{}",
-                self.agent_log(i)
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        status::round_after(
+            &format!("agent {i}"),
+            after,
+            timeout,
+            || self.status(i),
+            || format!("its log:\n{}", self.agent_log(i)),
+        )
     }
 
     /// The agent's stderr log so far.
@@ -260,30 +281,27 @@ impl Drop for Lab {
     }
 }
 
-/// `"<kind> <target>"` of every failed check in a round's JSON (`/status.json`).
-pub fn failed_checks(round: &serde_json::Value) -> BTreeSet<String> {
-    round["checks"]
-        .as_array()
-        .map(|checks| {
-            checks
-                .iter()
-                .filter(|c| c["ok"] == false)
-                .map(|c| {
-                    format!(
-                        "{} {}",
-                        c["kind"].as_str().unwrap_or("?"),
-                        c["target"].as_str().unwrap_or("?")
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+/// How the API shows an agent pod other than running, ready and with its IP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shown {
+    /// Not listed at all, as if the pod were gone.
+    Hidden,
+    /// Running, but without a pod IP yet.
+    NoIp,
+    /// Being deleted (a deletion timestamp).
+    Deleting,
 }
 
 /// The Kubernetes objects of the cluster: nodes, the agent pods (minus `hidden`), the agents'
 /// headless Service (the stand-in derives its EndpointSlices from the pods), the kube-dns
 /// Service and its EndpointSlice.
 pub fn api_objects(c: &Cluster, hidden: &BTreeSet<usize>) -> api::Cluster {
+    let shown = hidden.iter().map(|&i| (i, Shown::Hidden)).collect();
+    api_objects_as(c, &shown)
+}
+
+/// [`api_objects`] with the agent pods shown as `shown` says.
+pub fn api_objects_as(c: &Cluster, shown: &BTreeMap<usize, Shown>) -> api::Cluster {
     let nodes = c
         .nodes
         .iter()
@@ -293,18 +311,26 @@ pub fn api_objects(c: &Cluster, hidden: &BTreeSet<usize>) -> api::Cluster {
         .agents
         .iter()
         .enumerate()
-        .filter(|(i, _)| !hidden.contains(i))
-        .map(|(_, p)| {
+        .filter(|(i, _)| shown.get(i) != Some(&Shown::Hidden))
+        .map(|(i, p)| {
             let node = &c.nodes[p.node];
-            api::agent_pod(
+            let pod_ips = match shown.get(&i) {
+                Some(Shown::NoIp) => vec![],
+                _ => vec![IpAddr::V4(p.ip)],
+            };
+            let pod = api::agent_pod(
                 &p.name,
                 "kube-system",
                 &node.name,
-                &[IpAddr::V4(p.ip)],
+                &pod_ips,
                 &[IpAddr::V4(node.host_ip)],
                 "Running",
-                true,
-            )
+                pod_ips.len() == 1,
+            );
+            match shown.get(&i) {
+                Some(Shown::Deleting) => api::deleting(pod),
+                _ => pod,
+            }
         })
         .collect();
     let endpoints: Vec<api::DnsEndpoint> = c

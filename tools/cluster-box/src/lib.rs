@@ -14,6 +14,7 @@
 //! Only 198.18.0.0/15 is used, inside namespaces created here; dropping the [`Cluster`]
 //! kills its processes and removes its namespaces and files, also after a panic.
 
+pub mod dnsmasq;
 pub mod forward;
 pub mod http;
 pub mod icmp_forge;
@@ -21,11 +22,13 @@ pub mod lab;
 pub mod netns;
 pub mod prometheus;
 pub mod slow_echo;
+pub mod status;
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
+use dnsmasq::{Dnsmasq, Zone};
 pub use netns::{need_root, sh, veth, Netns};
 
 /// The shape of the cluster to build.
@@ -65,43 +68,21 @@ pub struct Pod {
     pub ns: Netns,
 }
 
-/// A DNS server pod with its dnsmasq process (None while stopped).
+/// A DNS server pod with its dnsmasq process.
 pub struct DnsPod {
     pub pod: Pod,
-    args: Vec<String>,
-    child: Option<Child>,
+    server: Dnsmasq,
 }
 
 impl DnsPod {
-    /// Starts dnsmasq if it is not running and waits until it answers on port 53.
+    /// Starts dnsmasq if it is not running and waits until it listens on port 53.
     pub fn start(&mut self) {
-        if self.child.is_some() {
-            return;
-        }
-        let mut cmd = self.pod.ns.command("dnsmasq");
-        cmd.args(&self.args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        self.child = Some(
-            cmd.spawn()
-                .expect("start dnsmasq (is it installed? run make setup)"),
-        );
-        wait_for_udp53(&self.pod);
+        self.server.start();
     }
 
     /// Kills dnsmasq: the instance stops answering.
     pub fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for DnsPod {
-    fn drop(&mut self) {
-        self.stop();
+        self.server.stop();
     }
 }
 
@@ -135,6 +116,31 @@ pub fn host_ip(i: usize) -> Ipv4Addr {
     Ipv4Addr::new(UNDERLAY[0], UNDERLAY[1], UNDERLAY[2], 10 + i as u8)
 }
 
+/// Name of node `i`: node 0 is `control-plane-0`, the others `node-<i>`.
+pub fn node_name(i: usize) -> String {
+    if i == 0 {
+        "control-plane-0".to_string()
+    } else {
+        format!("node-{i}")
+    }
+}
+
+/// Name of the agent pod on node `i`.
+pub fn agent_pod_name(i: usize) -> String {
+    format!("k8s-network-test-daemonset-{i}")
+}
+
+/// Parses an address literal: tests' shorthand, panics on a typo.
+pub fn ip(s: &str) -> IpAddr {
+    s.parse()
+        .unwrap_or_else(|e| panic!("not an IP address: {s:?}: {e}"))
+}
+
+/// [`ip`] for a list.
+pub fn ips(s: &[&str]) -> Vec<IpAddr> {
+    s.iter().map(|s| ip(s)).collect()
+}
+
 impl Cluster {
     /// Builds the cluster: namespaces, links, routes, DNS servers and resolv.conf files.
     pub fn build(spec: Spec) -> Cluster {
@@ -158,11 +164,7 @@ impl Cluster {
             underlay.ip(&["link", "set", &port, "master", "br0"]);
             ns.exec(&["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
             nodes.push(Node {
-                name: if i == 0 {
-                    "control-plane-0".to_string()
-                } else {
-                    format!("node-{i}")
-                },
+                name: node_name(i),
                 host_ip: ip,
                 control_plane: i == 0,
                 ns,
@@ -218,7 +220,7 @@ impl Cluster {
                 let pod = add_pod(
                     &nodes[i],
                     i,
-                    &format!("k8s-network-test-daemonset-{i}"),
+                    &agent_pod_name(i),
                     Ipv4Addr::new(198, 19, i as u8, 10),
                     &format!("a{i}"),
                 );
@@ -237,33 +239,27 @@ impl Cluster {
                 )
             })
             .collect();
-        let records = dns_records(&spec.domain, &dns_names);
+        let zone = cluster_zone(&spec.domain, &dns_names);
         let dns: Vec<DnsPod> = dns_names
             .iter()
-            .map(|(name, ip, node)| {
-                let pod = add_pod(&nodes[*node], *node, name, *ip, &format!("d{node}"));
-                let mut d = DnsPod {
-                    args: dnsmasq_args(*ip, &spec.domain, &records, &dir, name),
-                    pod,
-                    child: None,
-                };
-                d.start();
-                d
+            .enumerate()
+            .map(|(k, (name, ip, node))| {
+                // Tagged by instance: two instances may share a node (fewer nodes than them).
+                let pod = add_pod(&nodes[*node], *node, name, *ip, &format!("d{k}"));
+                let server = Dnsmasq::spawn(Some(&pod.ns.name), &[IpAddr::V4(*ip)], &zone);
+                DnsPod { pod, server }
             })
             .collect();
         let service_pod = add_pod(&nodes[0], 0, "kube-dns-service", DNS_SERVICE_IP, "svc");
-        let mut service = DnsPod {
-            args: dnsmasq_args(
-                DNS_SERVICE_IP,
-                &spec.domain,
-                &records,
-                &dir,
-                "kube-dns-service",
-            ),
+        let server = Dnsmasq::spawn(
+            Some(&service_pod.ns.name),
+            &[IpAddr::V4(DNS_SERVICE_IP)],
+            &zone,
+        );
+        let service = DnsPod {
             pod: service_pod,
-            child: None,
+            server,
         };
-        service.start();
 
         Cluster {
             spec,
@@ -433,62 +429,23 @@ fn write_resolv_conf(ns: &Netns, domain: &str) -> PathBuf {
     dir
 }
 
-/// The records every DNS server of the cluster holds (forward and, by host-record, PTR).
-fn dns_records(domain: &str, dns_pods: &[(String, Ipv4Addr, usize)]) -> Vec<String> {
-    let mut r = vec![
-        format!("--host-record=kube-dns.kube-system.svc.{domain},{DNS_SERVICE_IP}"),
-        format!("--host-record=kubernetes.default.svc.{domain},{KUBERNETES_SERVICE_IP}"),
-    ];
+/// What every DNS server of the cluster holds: the cluster domain and the reverse zones of
+/// 198.18.0.0/15, the two well-known Service names and one name per DNS pod.
+fn cluster_zone(domain: &str, dns_pods: &[(String, Ipv4Addr, usize)]) -> Zone {
+    let mut zone = Zone::new(&[domain, "18.198.in-addr.arpa", "19.198.in-addr.arpa"])
+        .record(
+            &format!("kube-dns.kube-system.svc.{domain}"),
+            &[IpAddr::V4(DNS_SERVICE_IP)],
+        )
+        .record(
+            &format!("kubernetes.default.svc.{domain}"),
+            &[IpAddr::V4(KUBERNETES_SERVICE_IP)],
+        );
     for (name, ip, _) in dns_pods {
-        r.push(format!(
-            "--host-record={name}.kube-dns.kube-system.svc.{domain},{ip}"
-        ));
+        zone = zone.record(
+            &format!("{name}.kube-dns.kube-system.svc.{domain}"),
+            &[IpAddr::V4(*ip)],
+        );
     }
-    r
-}
-
-/// dnsmasq as CoreDNS stand-in: authoritative-ish for the cluster domain (`--local` gives
-/// NXDOMAIN for unknown names instead of REFUSED), no upstreams, bound to one address.
-fn dnsmasq_args(
-    ip: Ipv4Addr,
-    domain: &str,
-    records: &[String],
-    dir: &Path,
-    name: &str,
-) -> Vec<String> {
-    let mut a = vec![
-        "--keep-in-foreground".to_string(),
-        "--conf-file=/dev/null".to_string(),
-        "--no-resolv".to_string(),
-        "--no-hosts".to_string(),
-        "--bind-interfaces".to_string(),
-        "--user=root".to_string(),
-        format!("--listen-address={ip}"),
-        format!("--local=/{domain}/"),
-        "--local=/18.198.in-addr.arpa/".to_string(),
-        "--local=/19.198.in-addr.arpa/".to_string(),
-        format!("--pid-file={}", dir.join(format!("{name}.pid")).display()),
-    ];
-    a.extend(records.iter().cloned());
-    a
-}
-
-/// Waits (up to 5 s) until something listens on UDP port 53 at the pod's address.
-fn wait_for_udp53(pod: &Pod) {
-    let want = format!("{}:53", pod.ip);
-    for _ in 0..100 {
-        let out = Command::new("ip")
-            .args(["netns", "exec", &pod.ns.name, "ss", "-lun"])
-            .output();
-        if let Ok(o) = out {
-            if String::from_utf8_lossy(&o.stdout).contains(&want) {
-                return;
-            }
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    panic!(
-        "dnsmasq in {} did not start listening on {want}",
-        pod.ns.name
-    );
+    zone
 }

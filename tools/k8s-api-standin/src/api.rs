@@ -124,6 +124,8 @@ pub struct ListMode {
     pub page_always: Option<usize>,
     /// Any `continue` gets 410.
     pub expire_continue: bool,
+    /// Every page carries the second page's continue token (with `page_always`).
+    pub repeat_continue: bool,
 }
 
 /// The resource kinds the stand-in serves.
@@ -530,7 +532,10 @@ fn list<'a>(
     });
     let chosen: &[&Value] = matching.get(start.min(end)..end).unwrap_or(&[]);
     let mut metadata = json!({ "resourceVersion": rv.to_string() });
-    if end < matching.len() {
+    if mode.repeat_continue {
+        let offset = page.unwrap_or(end);
+        metadata["continue"] = json!(ContinueToken { rv, offset }.encode());
+    } else if end < matching.len() {
         metadata["continue"] = json!(ContinueToken { rv, offset: end }.encode());
         if labels.is_empty() && fields.is_empty() {
             metadata["remainingItemCount"] = json!(matching.len() - end);
@@ -709,6 +714,32 @@ mod tests {
         );
         assert_eq!(r.code, 200);
         assert_eq!(body(&r)["items"].as_array().unwrap().len(), 0);
+    }
+
+    #[test]
+    fn repeat_continue_hands_out_the_second_pages_token_on_every_page() {
+        let c = cluster(3);
+        let mode = ListMode {
+            page_always: Some(1),
+            repeat_continue: true,
+            ..ListMode::default()
+        };
+        let second = ContinueToken { rv: 1, offset: 1 }.encode();
+        let first = handle("GET", "/api/v1/pods", &q(&[("limit", "9")]), &c, 1, mode);
+        let last_token = ContinueToken { rv: 1, offset: 2 }.encode();
+        let last = handle(
+            "GET",
+            "/api/v1/pods",
+            &q(&[("limit", "9"), ("continue", &last_token)]),
+            &c,
+            1,
+            mode,
+        );
+        for r in [first, last] {
+            let b = body(&r);
+            assert_eq!(b["items"].as_array().unwrap().len(), 1);
+            assert_eq!(b["metadata"]["continue"], second.as_str());
+        }
     }
 
     #[test]

@@ -41,6 +41,13 @@ pub enum Fault {
         /// How many continue requests get 410.
         expire: u32,
     },
+    /// Page like `PageAlways`, but every page (the last too) hands out the same continue
+    /// token, that of the second page: a server stuck in a loop, which a client must refuse
+    /// instead of paging forever.
+    RepeatContinue {
+        /// Items per page.
+        limit: usize,
+    },
     /// A 200 list body of exactly this many bytes, streamed.
     Huge {
         /// Body size in bytes.

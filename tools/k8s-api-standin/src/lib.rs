@@ -4,6 +4,7 @@
 //! EndpointSlice controller) and can misbehave on purpose ([`Fault`]).
 
 pub mod api;
+pub mod client;
 pub mod controller;
 pub mod fault;
 pub mod objects;
@@ -13,6 +14,7 @@ pub mod store;
 pub mod table;
 
 pub use api::Kind;
+pub use client::trusting_client;
 pub use fault::{Fault, FaultPlan};
 pub use objects::{
     agent_pod, agent_service, deleting, dns_endpoint_slice, dns_service, node, Cluster, DnsEndpoint,

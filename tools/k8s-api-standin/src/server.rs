@@ -634,6 +634,10 @@ fn answer(tls: &mut Tls, req: &Request, shared: &Shared) -> io::Result<bool> {
             return Ok(keep);
         }
         Some(Fault::PageAlways { limit }) => mode.page_always = Some(*limit),
+        Some(Fault::RepeatContinue { limit }) => {
+            mode.page_always = Some(*limit);
+            mode.repeat_continue = true;
+        }
         Some(Fault::SlowPages { limit, millis }) => {
             mode.page_always = Some(*limit);
             thread::sleep(Duration::from_millis(*millis));

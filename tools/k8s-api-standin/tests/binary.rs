@@ -2,12 +2,11 @@
 //! and fault file re-read on change, exit on SIGTERM. Runs inside a namespace on 198.19.231.2.
 
 use cluster_box::netns::{need_root, Netns};
-use k8s_api_standin::{node, Cluster};
+use k8s_api_standin::{node, trusting_client, Cluster};
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
-use std::sync::{mpsc, Arc};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
-use ureq::tls::{Certificate, RootCerts, TlsConfig};
 
 fn write_cluster(path: &std::path::Path, nodes: usize) {
     let c = Cluster {
@@ -68,18 +67,8 @@ fn binary_serves_and_follows_files() {
 
     let (state2, cluster2) = (state.clone(), cluster_path.clone());
     ns.run(move || {
-        let ca = Certificate::from_pem(&std::fs::read(state2.join("ca.crt")).unwrap()).unwrap();
         let token = std::fs::read_to_string(state2.join("token")).unwrap();
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .tls_config(
-                TlsConfig::builder()
-                    .root_certs(RootCerts::Specific(Arc::new(vec![ca])))
-                    .build(),
-            )
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(5)))
-            .build()
-            .into();
+        let agent = trusting_client(&state2.join("ca.crt"), Duration::from_secs(5));
         let get = || {
             let mut r = agent
                 .get("https://198.19.231.2:6443/api/v1/nodes")

@@ -1,16 +1,17 @@
 //! The stand-in over real TLS with a real client (ureq 3), inside a network namespace on
 //! 198.19.231.1 / 2001:db8:5a7::1 (loopback of a namespace each test creates).
 
+use cluster_box::ip;
 use cluster_box::netns::{need_root, Netns};
 use k8s_api_standin::api::EXPIRED_MESSAGE;
 use k8s_api_standin::{
-    agent_pod, dns_endpoint_slice, dns_service, node, Cluster, DnsEndpoint, Fault, StandIn,
+    agent_pod, dns_endpoint_slice, dns_service, node, trusting_client, Cluster, DnsEndpoint, Fault,
+    StandIn,
 };
 use serde_json::Value;
-use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::net::SocketAddr;
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
-use ureq::tls::{Certificate, RootCerts, TlsConfig};
 
 const V4: &str = "198.19.231.1";
 const V6: &str = "2001:db8:5a7::1";
@@ -21,10 +22,6 @@ fn in_netns<T: Send + 'static>(tag: &str, f: impl FnOnce() -> T + Send + 'static
     ns.ip(&["addr", "add", &format!("{V4}/32"), "dev", "lo"]);
     ns.ip(&["addr", "add", &format!("{V6}/128"), "dev", "lo", "nodad"]);
     ns.run(f)
-}
-
-fn ip(s: &str) -> IpAddr {
-    s.parse().unwrap()
 }
 
 /// Three nodes, five agent pods, one other pod, the kube-dns Service and a slice.
@@ -88,17 +85,7 @@ impl Reply {
 
 impl Client {
     fn new(s: &StandIn, timeout: Duration) -> Client {
-        let pem = std::fs::read(s.ca_path()).unwrap();
-        let ca = Certificate::from_pem(&pem).unwrap();
-        let tls = TlsConfig::builder()
-            .root_certs(RootCerts::Specific(Arc::new(vec![ca])))
-            .build();
-        let agent = ureq::Agent::config_builder()
-            .tls_config(tls)
-            .http_status_as_error(false)
-            .timeout_global(Some(timeout))
-            .build()
-            .into();
+        let agent = trusting_client(&s.ca_path(), timeout);
         let token = std::fs::read_to_string(s.token_path()).unwrap();
         Client {
             agent,
@@ -443,19 +430,42 @@ fn transport_faults() {
             serde_json::json!([])
         );
 
-        // stop() ends a hung connection too.
+        // stop() ends a hung connection too. The client would wait two minutes, so only the
+        // stand-in closing the connection ends the request within the test's seconds; and a
+        // stop() that waited for the hung thread would never return.
         s.set_fault(Fault::Hang);
+        let patient = trusting_client(&s.ca_path(), Duration::from_secs(120));
         let url = format!("{}/api/v1/pods", s.url());
-        let hung = std::thread::spawn(move || c.agent.get(url).call().is_err());
-        std::thread::sleep(Duration::from_millis(200));
+        let before = s.requests().len();
+        let (ended_tx, ended_rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = ended_tx.send(patient.get(url).call().map(|r| r.status().as_u16()));
+        });
         let t = Instant::now();
-        s.stop();
+        while s.requests().len() == before {
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "the request never arrived"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(200));
         assert!(
-            t.elapsed() < Duration::from_secs(5),
-            "stop took {:?}",
-            t.elapsed()
+            ended_rx.try_recv().is_err(),
+            "the hung request was answered"
         );
-        assert!(hung.join().unwrap());
+        let (stopped_tx, stopped_rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            s.stop();
+            let _ = stopped_tx.send(());
+        });
+        stopped_rx
+            .recv_timeout(Duration::from_secs(5))
+            .expect("stop() returns while a connection hangs");
+        let ended = ended_rx
+            .recv_timeout(Duration::from_secs(5))
+            .expect("stop() ended the hung request (the client would have waited 120 s)");
+        assert!(ended.is_err(), "no answer, a closed connection: {ended:?}");
     });
 }
 

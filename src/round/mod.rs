@@ -1,0 +1,248 @@
+//! Runs one round: the plan's checks go to one executor per probe family, the families run
+//! concurrently, and the results come back in plan order to build the [`RoundReport`].
+//!
+//! - ICMP: every echo of the round in one [`Executors::echo`] call on its own thread (all in
+//!   flight together, one socket per address family); see `echo`.
+//! - DNS: each probe on a thread of its own, all at once; see `lookup`.
+//! - Known: decided by the plan, nothing to probe.
+//!
+//! A thread that cannot be started (the process or cgroup is out of threads) fails the checks
+//! it was for, with the reason `no-thread`; it never aborts the agent.
+
+mod echo;
+mod lookup;
+
+use std::net::IpAddr;
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::icmp::Prober;
+use crate::plan::{Plan, Probe};
+use crate::report::{self, Check, Measured, Reason, RoundReport};
+
+/// Who is running the round, and the previous round to compare with.
+pub struct Context<'a> {
+    pub node: &'a str,
+    pub pod: &'a str,
+    pub previous: Option<&'a RoundReport>,
+    pub api_error: Option<String>,
+    /// Age of the snapshot the plan came from (see [`RoundReport::snapshot_age_seconds`]).
+    pub snapshot_age: Duration,
+}
+
+/// The batch executors of the probe families; the agent uses [`Live`], tests may use fakes.
+pub trait Executors: Sync {
+    /// Every echo of the round at once: one result per address, in order.
+    fn echo(&self, addrs: &[IpAddr]) -> Vec<Measured>;
+    /// One DNS probe; called for every DNS probe of the round at once, each on its own thread.
+    fn dns(&self, probe: &Probe) -> Measured;
+}
+
+/// The real executors: the ICMP prober and the DNS code.
+pub struct Live<'a> {
+    pub prober: &'a Prober,
+    pub dns_timeout: Duration,
+}
+
+impl Executors for Live<'_> {
+    fn echo(&self, addrs: &[IpAddr]) -> Vec<Measured> {
+        self.prober
+            .probe(addrs)
+            .iter()
+            .map(echo::measured)
+            .collect()
+    }
+
+    fn dns(&self, probe: &Probe) -> Measured {
+        lookup::measure(probe, self.dns_timeout)
+    }
+}
+
+/// Runs every check of `plan` and returns the report.
+pub fn run(plan: &Plan, ctx: &Context<'_>, exec: &dyn Executors) -> RoundReport {
+    let started = SystemTime::now();
+    let clock = Instant::now();
+    let mut results: Vec<Option<Measured>> = vec![None; plan.checks.len()];
+    let mut echoes: Vec<(usize, IpAddr)> = Vec::new();
+    let mut lookups: Vec<(usize, &Probe)> = Vec::new();
+    for (i, planned) in plan.checks.iter().enumerate() {
+        match &planned.probe {
+            Probe::Echo { addr } => echoes.push((i, *addr)),
+            Probe::Known(outcome) => set(&mut results, i, Measured::of(outcome.clone())),
+            dns @ (Probe::SystemForward { .. }
+            | Probe::SystemReverse { .. }
+            | Probe::DnsQuery { .. }) => lookups.push((i, dns)),
+        }
+    }
+    let addrs: Vec<IpAddr> = echoes.iter().map(|(_, a)| *a).collect();
+    let (echoed, looked_up) = std::thread::scope(|s| {
+        let icmp = (!addrs.is_empty()).then(|| {
+            std::thread::Builder::new()
+                .name("round-icmp".into())
+                .spawn_scoped(s, || exec.echo(&addrs))
+        });
+        let dns: Vec<_> = lookups
+            .iter()
+            .map(|(_, probe)| {
+                std::thread::Builder::new()
+                    .name("round-dns".into())
+                    .spawn_scoped(s, move || exec.dns(probe))
+            })
+            .collect();
+        let dns: Vec<Measured> = dns
+            .into_iter()
+            .map(|h| match h {
+                Ok(h) => h.join().unwrap_or_else(|_| internal("internal error")),
+                Err(e) => Measured::failed(Reason::NoThread, format!("cannot start a thread: {e}")),
+            })
+            .collect();
+        let echoed = match icmp {
+            None => Ok(Vec::new()),
+            Some(Ok(h)) => h.join().map_err(|_| internal("internal error")),
+            Some(Err(e)) => Err(Measured::failed(
+                Reason::NoThread,
+                format!("cannot start the probe thread: {e}"),
+            )),
+        };
+        (echoed, dns)
+    });
+    match echoed {
+        Ok(all) => {
+            let mut all = all.into_iter();
+            for (i, _) in &echoes {
+                let m = all
+                    .next()
+                    .unwrap_or_else(|| internal("prober returned no result"));
+                set(&mut results, *i, m);
+            }
+        }
+        Err(failed) => {
+            for (i, _) in &echoes {
+                set(&mut results, *i, failed.clone());
+            }
+        }
+    }
+    for ((i, _), m) in lookups.iter().zip(looked_up) {
+        set(&mut results, *i, m);
+    }
+    let checks = plan
+        .checks
+        .iter()
+        .zip(results)
+        .map(|(p, m)| Check::new(p.key.clone(), m.unwrap_or_else(|| internal("no result"))))
+        .collect();
+    assemble(ctx, started, clock.elapsed(), checks)
+}
+
+fn set(results: &mut [Option<Measured>], i: usize, m: Measured) {
+    if let Some(slot) = results.get_mut(i) {
+        *slot = Some(m);
+    }
+}
+
+fn internal(message: &str) -> Measured {
+    Measured::failed(Reason::Internal, message)
+}
+
+/// Builds the report from finished checks (pure).
+pub fn assemble(
+    ctx: &Context<'_>,
+    started: SystemTime,
+    took: Duration,
+    checks: Vec<Check>,
+) -> RoundReport {
+    let changes = match ctx.previous {
+        Some(prev) => report::diff(&prev.checks, &checks),
+        None => Vec::new(),
+    };
+    RoundReport {
+        node: ctx.node.to_string(),
+        pod: ctx.pod.to_string(),
+        started_at: crate::timefmt::rfc3339(started),
+        duration_seconds: took.as_secs_f64(),
+        errors: checks.iter().filter(|c| c.is_failed()).count(),
+        checks,
+        changes,
+        first_round: ctx.previous.is_none(),
+        api_error: ctx.api_error.clone(),
+        snapshot_age_seconds: ctx.snapshot_age.as_secs_f64(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{CheckKey, CheckKind, Outcome, Status};
+
+    /// Echoes: every address but the last gets an answer. DNS: a reverse lookup panics.
+    struct Broken;
+
+    impl Executors for Broken {
+        fn echo(&self, addrs: &[IpAddr]) -> Vec<Measured> {
+            let answered = addrs.len().saturating_sub(1);
+            vec![Measured::of(Outcome::Passed); answered]
+        }
+
+        fn dns(&self, probe: &Probe) -> Measured {
+            if matches!(probe, Probe::SystemReverse { .. }) {
+                panic!("a bug in a DNS probe");
+            }
+            Measured::of(Outcome::Passed)
+        }
+    }
+
+    #[test]
+    fn missing_results_and_panics_fail_their_checks_alone() {
+        let key = |kind, target: &str| CheckKey::new(kind, "n1", target, "");
+        let echo = |addr: &str| Probe::Echo {
+            addr: addr.parse().unwrap(),
+        };
+        let plan = Plan {
+            checks: vec![
+                crate::plan::Planned {
+                    key: key(CheckKind::DnsReverse, "kube-dns"),
+                    probe: Probe::SystemReverse {
+                        ip: "198.18.250.10".parse().unwrap(),
+                    },
+                },
+                crate::plan::Planned {
+                    key: key(CheckKind::HostPing, "a"),
+                    probe: echo("198.18.0.1"),
+                },
+                crate::plan::Planned {
+                    key: key(CheckKind::DnsService, "kube-dns.tst."),
+                    probe: Probe::SystemForward {
+                        name: "kube-dns.tst.".into(),
+                    },
+                },
+                crate::plan::Planned {
+                    key: key(CheckKind::HostPing, "b"),
+                    probe: echo("198.18.0.2"),
+                },
+            ],
+        };
+        let ctx = Context {
+            node: "n1",
+            pod: "agent-1",
+            previous: None,
+            api_error: None,
+            snapshot_age: Duration::ZERO,
+        };
+        let r = run(&plan, &ctx, &Broken);
+        let got: Vec<(&str, Status, Option<Reason>)> = r
+            .checks
+            .iter()
+            .map(|c| (c.target.as_str(), c.status(), c.outcome.reason()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("kube-dns", Status::Failed, Some(Reason::Internal)),
+                ("a", Status::Passed, None),
+                ("kube-dns.tst.", Status::Passed, None),
+                ("b", Status::Failed, Some(Reason::Internal)),
+            ]
+        );
+        assert_eq!(r.errors, 2);
+        assert!(r.first_round && r.changes.is_empty());
+    }
+}
