@@ -97,7 +97,11 @@ impl Client {
             .tls_config(tls.build())
             .build();
         let client = Client {
-            agent: config.new_agent(),
+            agent: ureq::Agent::with_parts(
+                config,
+                ureq::unversioned::transport::DefaultConnector::new(),
+                LiteralFirst::default(),
+            ),
             settings,
             token: Mutex::new(None),
         };
@@ -600,6 +604,42 @@ impl Client {
     }
 }
 
+/// Name resolution that answers an IP-literal host (the usual in-cluster
+/// `KUBERNETES_SERVICE_HOST`) itself. ureq's default resolver spawns a thread per request to
+/// time a lookup out, even for a literal; with watches, probes and lists that is a thread for
+/// every request, and where threads are scarce (a pids limit) ureq panics when it cannot start
+/// one. Names still go to the default resolver.
+#[derive(Debug, Default)]
+struct LiteralFirst(ureq::unversioned::resolver::DefaultResolver);
+
+impl ureq::unversioned::resolver::Resolver for LiteralFirst {
+    fn resolve(
+        &self,
+        uri: &ureq::http::Uri,
+        config: &ureq::config::Config,
+        timeout: ureq::unversioned::transport::NextTimeout,
+    ) -> Result<ureq::unversioned::resolver::ResolvedSocketAddrs, ureq::Error> {
+        if let Some(addr) = literal_address(uri) {
+            let mut found = self.empty();
+            found.push(addr);
+            return Ok(found);
+        }
+        self.0.resolve(uri, config, timeout)
+    }
+}
+
+/// The socket address of a URI whose host is an IP literal (`198.18.0.1`, `[2001:db8::1]`).
+fn literal_address(uri: &ureq::http::Uri) -> Option<std::net::SocketAddr> {
+    let host = uri.host()?.trim_start_matches('[').trim_end_matches(']');
+    let ip: std::net::IpAddr = host.parse().ok()?;
+    let port = uri.port_u16().or(match uri.scheme_str()? {
+        "https" => Some(443),
+        "http" => Some(80),
+        _ => None,
+    })?;
+    Some(std::net::SocketAddr::new(ip, port))
+}
+
 /// The message of an error response: the `Status` message when the body is JSON, else the
 /// first line of the text (proxies and API Priority and Fairness answer in plain text).
 /// Always one line of at most [`MAX_MESSAGE_CHARS`] characters (and `...`): it goes into a
@@ -762,6 +802,27 @@ mod tests {
         assert_eq!(
             status_message(503, false, b"\x01\n\t\n"),
             "HTTP 503 with an empty body"
+        );
+    }
+
+    #[test]
+    fn literal_hosts_resolve_without_a_lookup() {
+        let uri = |s: &str| s.parse::<ureq::http::Uri>().unwrap();
+        assert_eq!(
+            literal_address(&uri("https://10.96.0.1:443/api")),
+            Some("10.96.0.1:443".parse().unwrap())
+        );
+        assert_eq!(
+            literal_address(&uri("https://[fd00::1]/livez")),
+            Some("[fd00::1]:443".parse().unwrap())
+        );
+        assert_eq!(
+            literal_address(&uri("http://127.0.0.1:8001")),
+            Some("127.0.0.1:8001".parse().unwrap())
+        );
+        assert_eq!(
+            literal_address(&uri("https://kubernetes.default.svc/")),
+            None
         );
     }
 

@@ -292,8 +292,22 @@ impl Source for Agents {
         until: Instant,
         view: &mut AgentView,
     ) -> Result<Target, Error> {
-        let found: Option<Value> =
-            client.get_named(&service_path(&self.namespace, &self.service), until)?;
+        let path = service_path(&self.namespace, &self.service);
+        let found: Option<Value> = match client.get_named(&path, until) {
+            Ok(found) => found,
+            // An older manifest's RBAC (get on kube-dns only): the pods are still readable.
+            Err(Error::Forbidden { message }) => {
+                if self.warned != Some(AgentSource::Pods) {
+                    log::warn!(
+                        "cannot read service {}/{} ({message}): grant get on it as k8s.yml does",
+                        self.namespace,
+                        self.service
+                    );
+                }
+                None
+            }
+            Err(e) => return Err(e),
+        };
         let source = if found.is_some() {
             AgentSource::Slices
         } else {
@@ -622,6 +636,9 @@ pub fn run<S: Source>(
     let mut backoff = Backoff::new(options.backoff.0, options.backoff.1);
     let mut rv: Option<String> = None;
     let mut target: Option<Target> = None;
+    // Lists in a row that each ended in a 410 or ERROR at once: a server in trouble is not
+    // listed in a tight loop.
+    let mut relists = 0u32;
     while !shared.stopping() {
         let until = Instant::now() + client.settings().discovery_timeout;
         // Prepare (a Service GET) on a copy: the rounds keep reading the current view, and
@@ -666,10 +683,19 @@ pub fn run<S: Source>(
             (last, StreamEnd::Timeout) => {
                 rv = Some(last);
                 backoff.reset();
+                relists = 0;
             }
             (_, StreamEnd::Relist(why)) => {
                 log::info!("api: {} watch: {why}; listing afresh", source.name());
                 rv = None;
+                relists += 1;
+                if relists > 1 {
+                    let end = Instant::now() + backoff.fail(&mut rng);
+                    while !shared.stopping() && Instant::now() < end {
+                        let left = end.saturating_duration_since(Instant::now());
+                        std::thread::sleep(left.min(Duration::from_millis(100)));
+                    }
+                }
             }
             (last, StreamEnd::Broken { error, relist }) => {
                 rv = if relist { None } else { Some(last) };
