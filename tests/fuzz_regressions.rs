@@ -7,7 +7,7 @@
 //!
 //! `cargo test --test fuzz_regressions -- --ignored write_seed_corpus` rewrites the generated
 //! seeds (packets from the project's own encoders, API objects from the stand-in's builders,
-//! small recorded API bodies from `shared/fixtures/k8s-api/`).
+//! small recorded API bodies from `tests/fixtures/k8s-api/`).
 
 use std::cell::Cell;
 use std::collections::BTreeSet;
@@ -560,13 +560,8 @@ mod seeds {
                 serde_json::to_string(&v).unwrap().as_bytes(),
             );
         }
-        // The repository's copy of the recorded API bodies when it has one, else shared/'s.
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let fixtures = ["tests/fixtures/k8s-api", "../shared/fixtures/k8s-api"]
-            .map(|d| root.join(d))
-            .into_iter()
-            .find(|d| d.is_dir())
-            .unwrap();
+        // The repository's copy of the recorded API bodies.
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/k8s-api");
         for f in [
             "kubeclient.pods_1.PodList-page1-with-continue.json",
             "kubeclient.pods_2.PodList-page2-last.json",

@@ -15,7 +15,7 @@ use k8s_network_test_daemonset::http::{Reason, Status};
 mod common;
 
 use common::{check, round};
-use k8s_network_test_daemonset::report::{Check, CheckKind, RoundReport};
+use k8s_network_test_daemonset::report::{self, Check, CheckKind, RoundReport};
 use k8s_network_test_daemonset::view::metrics::AgentInfo;
 
 fn shared() -> Arc<Shared> {
@@ -323,6 +323,14 @@ fn the_readme_metric_table_is_the_scrape() {
         checks.push(check(kind, &node, "passed", "198.18.0.1", Some(0.001)));
         checks.push(check(kind, &node, "failed", "198.18.0.2", None));
     }
+    // A skipped check too, so that every family has samples to read labels from.
+    checks.push(Check::new(
+        report::CheckKey::new(CheckKind::PodPing, "node-9", "skipped", "198.18.0.3"),
+        report::Measured::of(report::Outcome::skipped(
+            report::Reason::NoAgent,
+            "skipped for the test",
+        )),
+    ));
     let report = round(checks);
     {
         let mut state = shared.lock();

@@ -159,6 +159,17 @@ pub enum OpenError {
     Io(String),
 }
 
+impl OpenError {
+    /// A short, stable label of the failure (like `kube::Error::kind`, `DnsError::reason`).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            OpenError::Options(_) => "invalid-options",
+            OpenError::NotPermitted { .. } => "not-permitted",
+            OpenError::Io(_) => "io",
+        }
+    }
+}
+
 const FIX_SYSCTL: &str = "allow ping sockets with sysctl net.ipv4.ping_group_range=\"0 2147483647\" (a safe sysctl: pod securityContext.sysctls)";
 const FIX_CAP: &str = "add capability NET_RAW for raw sockets";
 
@@ -227,6 +238,16 @@ mod tests {
         assert!(!dead.ok());
         assert_eq!(dead.loss_ratio(), 1.0);
         assert_eq!(dead.rtt_avg(), None);
+    }
+
+    #[test]
+    fn open_errors_have_stable_reasons() {
+        assert_eq!(OpenError::Options("x".into()).reason(), "invalid-options");
+        let e = OpenError::NotPermitted {
+            kind: SocketKind::Raw,
+        };
+        assert_eq!(e.reason(), "not-permitted");
+        assert_eq!(OpenError::Io("x".into()).reason(), "io");
     }
 
     #[test]
