@@ -42,9 +42,10 @@ demo: setup ## Run the end-to-end cluster with real agents until Ctrl-C; prints 
 	$(CARGO) build --locked --bin k8s-network-test-daemonset
 	$(CARGO) run --locked -q -p cluster-box --bin demo -- target/debug/k8s-network-test-daemonset
 
-bench: setup release ## Benchmarks: ICMP prober vs fping, scrape load under the CPU limit, work per round at 1,000 vs 5,000 nodes (see BENCHMARKS.md); needs root
+bench: setup release ## Benchmarks: ICMP prober vs fping, scrape load under the CPU limit, discovery's API cost, work per round at 1,000 vs 5,000 nodes (see BENCHMARKS.md); needs root
 	scripts/bench-ping.sh
 	scripts/bench-http.sh
+	$(CARGO) test --release --locked --test bench_discovery -- --ignored --nocapture
 	$(CARGO) bench --locked --bench round_scale
 
 image: setup ## Build the static musl binary and the FROM-scratch image IMAGE:VERSION, then check it

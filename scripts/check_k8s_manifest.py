@@ -114,6 +114,64 @@ def agent_problems(ds):
     return p
 
 
+AGENT_SERVICE = "k8s-network-test-daemonset"
+
+
+def discovery_problems(docs, ds):
+    """Promises discovery depends on: the agents' headless Service whose EndpointSlices list
+    the peers (both families, not-ready agents too), and read-only RBAC for exactly what the
+    agent lists, watches and gets."""
+    p = []
+    svcs = [d for d in docs if d.get("kind") == "Service" and d["metadata"].get("name") == AGENT_SERVICE]
+    if len(svcs) != 1:
+        return [f"want one Service {AGENT_SERVICE} (the agents' headless Service), found {len(svcs)}"]
+    svc = svcs[0]
+    spec = svc.get("spec") or {}
+    if svc["metadata"].get("namespace") != ds["metadata"].get("namespace"):
+        p.append("the agents' Service must be in the DaemonSet's namespace")
+    if spec.get("clusterIP") != "None":
+        p.append("the agents' Service must be headless (clusterIP: None)")
+    if spec.get("publishNotReadyAddresses") is not True:
+        p.append("the agents' Service must publishNotReadyAddresses (not-ready agents are still pinged)")
+    if spec.get("ipFamilyPolicy") != "PreferDualStack":
+        p.append("the agents' Service must be PreferDualStack (both address families)")
+    pod_labels = ds["spec"]["template"]["metadata"].get("labels") or {}
+    selector = spec.get("selector") or {}
+    if not selector or any(pod_labels.get(k) != v for k, v in selector.items()):
+        p.append("the agents' Service selector must match the agent pods' labels")
+    rules = []
+    for d in docs:
+        if d.get("kind") in ("Role", "ClusterRole"):
+            rules += [(d["kind"], r) for r in d.get("rules") or []]
+    for _, r in rules:
+        verbs = set(r.get("verbs") or [])
+        if verbs - {"get", "list", "watch"}:
+            p.append(f"RBAC must be read only: {r}")
+        if "*" in (r.get("resources") or []) or "*" in (r.get("apiGroups") or []):
+            p.append(f"RBAC must name its resources: {r}")
+
+    def allows(kind, group, resource, verbs, name=None):
+        for k, r in rules:
+            if k == kind and group in (r.get("apiGroups") or []) and resource in (r.get("resources") or []) \
+                    and set(verbs) <= set(r.get("verbs") or []) \
+                    and (name is None or not r.get("resourceNames") or name in r["resourceNames"]):
+                return True
+        return False
+    if not allows("ClusterRole", "", "nodes", ["list", "watch", "get"]):
+        p.append("RBAC: nodes list/watch/get (cluster-wide) missing")
+    if not allows("Role", "discovery.k8s.io", "endpointslices", ["list", "watch"]):
+        p.append("RBAC: endpointslices list/watch missing")
+    if not allows("Role", "", "pods", ["list", "watch"]):
+        p.append("RBAC: pods list/watch missing (the fallback when the Service is missing)")
+    for name in ("kube-dns", AGENT_SERVICE):
+        if not allows("Role", "", "services", ["get"], name):
+            p.append(f"RBAC: get service {name} missing")
+    for _, r in rules:
+        if "services" in (r.get("resources") or []) and not r.get("resourceNames"):
+            p.append("RBAC: services must be limited by resourceNames")
+    return p
+
+
 def podmonitor_problems(pm):
     p = []
     if pm.get("apiVersion") != "monitoring.coreos.com/v1" or pm.get("kind") != "PodMonitor":
@@ -172,6 +230,7 @@ def main():
     for ds in dss:
         problems += [f"restricted: {x}" for x in restricted_problems(ds["spec"]["template"]["spec"])]
         problems += agent_problems(ds)
+        problems += discovery_problems(docs, ds)
     if len(pms) != 1:
         problems.append("podmonitor.yml: want one document")
     for pm in pms:

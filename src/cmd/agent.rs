@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::{print_block, StartError};
 use crate::cli::{self, Parsed};
-use crate::config::{Config, ConfigError, Output, FLAGS};
+use crate::config::{value, Config, ConfigError, Output, FLAGS};
 use crate::dns;
 use crate::http::{HttpServer, Shared};
 use crate::icmp::{ProbeOptions, Prober};
@@ -73,6 +73,10 @@ fn run(argv: Vec<String>) -> Result<i32, StartError> {
         );
     }
     let domain = cluster_domain(&config);
+    let watch_options = kube::WatchOptions {
+        agent_service: value(&args, "agent-service")?.to_string(),
+        ..kube::WatchOptions::default()
+    };
     let client = kube::Client::new(settings)?;
     let options = ProbeOptions {
         timeout: config.timeout,
@@ -91,12 +95,17 @@ fn run(argv: Vec<String>) -> Result<i32, StartError> {
         prober.describe()
     );
     let planner = plan::Planner::new(&domain, &config.node_name, config.reach);
+    // --once lists once; the long-running agent lists once, then watches.
+    let members = if config.once {
+        Members::Once(Box::new((client, watch_options)))
+    } else {
+        Members::Watched(kube::Discovery::start(client, watch_options)?)
+    };
     let agent = Agent {
         planner,
         config,
-        client,
+        members,
         prober,
-        snapshot: None,
     };
     if agent.config.once {
         agent.once()
@@ -144,11 +153,17 @@ struct Agent {
     /// What each round checks; keeps the reduced mesh's choice between rounds.
     planner: plan::Planner,
     config: Config,
-    client: kube::Client,
+    members: Members,
     prober: Prober,
-    /// The last successful discovery and when it finished: rounds go on with it while the
-    /// API is unreachable, and say how old it is.
-    snapshot: Option<(Snapshot, Instant)>,
+}
+
+/// Where a round's members come from.
+enum Members {
+    /// `--once`: one list of each resource.
+    Once(Box<(kube::Client, kube::WatchOptions)>),
+    /// Watched in the background; a round reads the views (the last known members while the
+    /// API cannot be reached, with their age).
+    Watched(kube::Discovery),
 }
 
 /// What one round produced, or why it could not run.
@@ -158,33 +173,48 @@ enum Outcome {
 }
 
 impl Agent {
-    /// Discovery then the probes. An API failure after a good discovery probes the last
-    /// known members and reports the error; with no discovery yet there is nothing to probe.
-    fn round(&mut self, previous: Option<&RoundReport>, api_errors: &mut Vec<String>) -> Outcome {
-        let api_error = match self.client.snapshot() {
-            Ok(s) => {
-                self.snapshot = Some((s, Instant::now()));
-                None
-            }
-            Err(e) => {
-                log::error!("kubernetes api: {e}");
-                api_errors.push(e.kind().to_string());
-                match self.snapshot {
-                    Some(_) => Some(e.to_string()),
-                    None => return Outcome::NoMembers(e),
+    /// The members, any API error and how old the members are. An API failure after a
+    /// good discovery keeps the last known members (the views) and reports the error.
+    fn discover(
+        &self,
+        api_errors: &mut Vec<String>,
+    ) -> Result<(Snapshot, Option<String>, Duration), kube::Error> {
+        match &self.members {
+            Members::Once(once) => kube::Discovery::once(&once.0, &once.1)
+                .map(|s| (s, None, Duration::ZERO))
+                .inspect_err(|e| {
+                    log::error!("kubernetes api: {e}");
+                    api_errors.push(e.kind().to_string());
+                }),
+            Members::Watched(discovery) => {
+                let current = discovery.current();
+                api_errors.extend(current.errors.iter().map(|k| k.to_string()));
+                if let Some(e) = &current.api_error {
+                    log::error!("kubernetes api: {e}");
+                }
+                match current.snapshot {
+                    Some(s) => Ok((s, current.api_error, current.age)),
+                    None => Err(current
+                        .error
+                        .unwrap_or_else(|| kube::Error::Other("no discovery yet".into()))),
                 }
             }
+        }
+    }
+
+    /// Discovery then the probes; with no discovery yet there is nothing to probe.
+    fn round(&mut self, previous: Option<&RoundReport>, api_errors: &mut Vec<String>) -> Outcome {
+        let (snapshot, api_error, snapshot_age) = match self.discover(api_errors) {
+            Ok(found) => found,
+            Err(e) => return Outcome::NoMembers(e),
         };
-        let Some((snapshot, discovered)) = &self.snapshot else {
-            return Outcome::NoMembers(kube::Error::Other("no discovery yet".into()));
-        };
-        let plan = self.planner.plan(snapshot);
+        let plan = self.planner.plan(&snapshot);
         let ctx = Context {
             node: &self.config.node_name,
             pod: &self.config.pod_name,
             previous,
             api_error,
-            snapshot_age: discovered.elapsed(),
+            snapshot_age,
         };
         let live = Live {
             prober: &self.prober,

@@ -11,8 +11,22 @@ use ureq::tls::{PemItem, RootCerts, TlsConfig};
 use ureq::Proxy;
 
 use super::error::Error;
-use super::objects::{EndpointSlice, List, Node, Pod, Service, Status};
+use super::objects::{EndpointSlice, List, Node, Page, Pod, Service, Status};
 use super::{snapshot, Settings, Snapshot};
+
+/// The Accept header of ordinary requests.
+pub const JSON: &str = "application/json";
+
+/// How long a request may take.
+#[derive(Debug, Clone, Copy)]
+enum Bound {
+    /// Everything, body included, by `until` (and within the request timeout).
+    Until(Instant),
+    /// A watch: the response head within the request timeout, then each read of the
+    /// endless body within `silence` (no frame, not even a BOOKMARK, for that long means
+    /// the stream is dead).
+    Stream { silence: Duration },
+}
 
 /// Responses larger than this are refused (a 5,000-node NodeList is about 60 MiB... of which
 /// the agent reads a sliver; anything bigger is not an API answer we want in memory).
@@ -83,7 +97,11 @@ impl Client {
             .tls_config(tls.build())
             .build();
         let client = Client {
-            agent: config.new_agent(),
+            agent: ureq::Agent::with_parts(
+                config,
+                ureq::unversioned::transport::DefaultConnector::new(),
+                LiteralFirst::default(),
+            ),
             settings,
             token: Mutex::new(None),
         };
@@ -125,32 +143,51 @@ impl Client {
     }
 
     /// GETs `path` and returns the body of a 200, unread. A 401 re-reads the token and
-    /// retries once; a 429 with a short Retry-After waits and retries once. Error bodies are
-    /// read (bounded) for their message.
-    fn get_ok(
+    /// retries once; a 429 with a short Retry-After waits and retries once (not for a
+    /// watch, which backs off instead). Error bodies are read (bounded) for their message.
+    fn get_ok_as(
         &self,
         path: &str,
         query: &[(&str, &str)],
-        until: Instant,
+        accept: &str,
+        bound: Bound,
     ) -> Result<ureq::Body, Error> {
         let url = format!("{}{}", self.settings.api_server, path);
         let (mut reauth, mut throttled) = (false, false);
+        // A stream's "deadline" for the error mapping: the request timeout from now.
+        let until = match bound {
+            Bound::Until(until) => until,
+            Bound::Stream { .. } => Instant::now() + self.settings.timeout,
+        };
         loop {
             let token = self.token(reauth)?;
-            // Each request gets what is left of the discovery's deadline, at most the
-            // per-request timeout; the body is read under the same bound.
-            let left = until.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(self.deadline_error());
-            }
-            let mut req = self
-                .agent
-                .get(&url)
-                .config()
-                .timeout_global(Some(left.min(self.settings.timeout)))
-                .build()
+            let req = match bound {
+                Bound::Until(until) => {
+                    // Each request gets what is left of the discovery's deadline, at most
+                    // the per-request timeout; the body is read under the same bound.
+                    let left = until.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Err(self.deadline_error());
+                    }
+                    self.agent
+                        .get(&url)
+                        .config()
+                        .timeout_global(Some(left.min(self.settings.timeout)))
+                        .build()
+                }
+                Bound::Stream { silence } => self
+                    .agent
+                    .get(&url)
+                    .config()
+                    .timeout_global(None)
+                    .timeout_recv_response(Some(self.settings.timeout))
+                    .timeout_recv_body(None)
+                    .timeout_per_read(Some(silence))
+                    .build(),
+            };
+            let mut req = req
                 .header("Authorization", format!("Bearer {token}"))
-                .header("Accept", "application/json");
+                .header("Accept", accept);
             for (k, v) in query {
                 req = req.query(*k, *v);
             }
@@ -190,12 +227,15 @@ impl Client {
                 .limit(MAX_ERROR_BODY)
                 .read_to_vec()
                 .map_err(|e| self.transport_error(path, e))?;
+            let stream = matches!(bound, Bound::Stream { .. });
             match status {
                 401 if !reauth => {
                     log::info!("api: 401 for {path}; re-reading the token and retrying once");
                     reauth = true;
                 }
-                429 if !throttled
+                // A watch waits out a 429 in its back-off, not here.
+                429 if !stream
+                    && !throttled
                     && retry_after.is_some_and(|s| {
                         let wait = Duration::from_secs(s);
                         wait <= MAX_RETRY_WAIT && Instant::now() + wait < until
@@ -209,6 +249,43 @@ impl Client {
         }
     }
 
+    /// Opens a watch stream: the body of a 200, to be read line by line; each read may wait
+    /// at most `silence`.
+    pub(crate) fn open_stream(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+        accept: &str,
+        silence: Duration,
+    ) -> Result<ureq::Body, Error> {
+        self.get_ok_as(path, query, accept, Bound::Stream { silence })
+    }
+
+    /// Whether the API server answers at all, by `until`: one small `GET /livez` (readable
+    /// by every client through `system:public-info-viewer`). Any HTTP answer proves the
+    /// path works; only a transport failure (connect, TLS, timeout) is an error.
+    pub fn reachable(&self, until: Instant) -> Result<(), Error> {
+        match self.get_ok_as("/livez", &[], "text/plain", Bound::Until(until)) {
+            Ok(mut body) => {
+                // Read the two bytes so the connection goes back to the pool.
+                let _ = body.with_config().limit(4096).read_to_vec();
+                Ok(())
+            }
+            Err(
+                e @ (Error::Timeout { .. }
+                | Error::Deadline { .. }
+                | Error::Tls { .. }
+                | Error::Connect { .. }
+                | Error::Token { .. }
+                | Error::Other(_)),
+            ) => Err(e),
+            Err(e) => {
+                log::debug!("api: /livez answered {e}; the server is reachable");
+                Ok(())
+            }
+        }
+    }
+
     /// GETs `path` and parses the JSON body into `T`.
     fn get_json<T: DeserializeOwned>(
         &self,
@@ -216,7 +293,18 @@ impl Client {
         query: &[(&str, &str)],
         until: Instant,
     ) -> Result<T, Error> {
-        let mut body = self.get_ok(path, query, until)?;
+        self.get_json_as(path, query, JSON, until)
+    }
+
+    /// [`Client::get_json`] with an Accept header.
+    pub(crate) fn get_json_as<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+        accept: &str,
+        until: Instant,
+    ) -> Result<T, Error> {
+        let mut body = self.get_ok_as(path, query, accept, Bound::Until(until))?;
         // Parse straight from the stream: a 60 MB NodeList never sits in memory as text, only
         // the few fields the typed structs keep.
         let reader = std::io::BufReader::new(body.with_config().limit(MAX_BODY).reader());
@@ -280,15 +368,39 @@ impl Client {
     }
 
     /// [`Client::list`] that gives up at `until`, pages and restarts included.
+    pub(crate) fn list_within<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        params: &[(&str, &str)],
+        until: Instant,
+    ) -> Result<Vec<T>, Error> {
+        self.list_until(path, params, until)
+    }
+
     fn list_until<T: DeserializeOwned>(
         &self,
         path: &str,
         params: &[(&str, &str)],
         until: Instant,
     ) -> Result<Vec<T>, Error> {
+        let pages: Vec<List<T>> = self.list_pages(path, params, JSON, until)?;
+        Ok(pages.into_iter().flat_map(|p| p.items).collect())
+    }
+
+    /// Every page of a list in the representation `accept` asks for: `resourceVersion=0`
+    /// for the first page, `continue` (without a resourceVersion, which the API rejects
+    /// together with it) for the next ones, and starting over when a continue token
+    /// expires (410).
+    pub(crate) fn list_pages<P: DeserializeOwned + Page>(
+        &self,
+        path: &str,
+        params: &[(&str, &str)],
+        accept: &str,
+        until: Instant,
+    ) -> Result<Vec<P>, Error> {
         let mut restarts = 0;
         'list: loop {
-            let mut items: Vec<T> = Vec::new();
+            let mut pages: Vec<P> = Vec::new();
             let mut next: Option<String> = None;
             let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
             loop {
@@ -298,7 +410,7 @@ impl Client {
                     None => query.push(("resourceVersion", "0")),
                     Some(token) => query.push(("continue", token)),
                 }
-                let page: List<T> = match self.get_json(path, &query, until) {
+                let page: P = match self.get_json_as(path, &query, accept, until) {
                     Ok(page) => page,
                     Err(e @ Error::Gone { .. }) if next.is_some() => {
                         restarts += 1;
@@ -310,10 +422,10 @@ impl Client {
                     }
                     Err(e) => return Err(e),
                 };
-                items.extend(page.items);
-                let token = page.metadata.continue_token;
+                let token = page.list_meta().continue_token.clone();
+                pages.push(page);
                 if token.is_empty() {
-                    return Ok(items);
+                    return Ok(pages);
                 }
                 // A server that cycles tokens or never ends would keep the round (and
                 // SIGTERM) waiting forever: a token seen before, or too many pages, is an error.
@@ -327,6 +439,19 @@ impl Client {
                 }
                 next = Some(token);
             }
+        }
+    }
+
+    /// One named object, or `None` for a 404.
+    pub(crate) fn get_named<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        until: Instant,
+    ) -> Result<Option<T>, Error> {
+        match self.get_json(path, &[], until) {
+            Ok(o) => Ok(Some(o)),
+            Err(Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
         }
     }
 
@@ -365,16 +490,7 @@ impl Client {
 
     fn dns_service_until(&self, until: Instant) -> Result<Option<Service>, Error> {
         let s = &self.settings;
-        let path = format!(
-            "/api/v1/namespaces/{}/services/{}",
-            segment(&s.dns_namespace),
-            segment(&s.dns_service)
-        );
-        match self.get_json(&path, &[], until) {
-            Ok(svc) => Ok(Some(svc)),
-            Err(Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(e),
-        }
+        self.get_named(&service_path(&s.dns_namespace, &s.dns_service), until)
     }
 
     fn dns_slices_until(&self, until: Instant) -> Result<Vec<EndpointSlice>, Error> {
@@ -488,6 +604,42 @@ impl Client {
     }
 }
 
+/// Name resolution that answers an IP-literal host (the usual in-cluster
+/// `KUBERNETES_SERVICE_HOST`) itself. ureq's default resolver spawns a thread per request to
+/// time a lookup out, even for a literal; with watches, probes and lists that is a thread for
+/// every request, and where threads are scarce (a pids limit) ureq panics when it cannot start
+/// one. Names still go to the default resolver.
+#[derive(Debug, Default)]
+struct LiteralFirst(ureq::unversioned::resolver::DefaultResolver);
+
+impl ureq::unversioned::resolver::Resolver for LiteralFirst {
+    fn resolve(
+        &self,
+        uri: &ureq::http::Uri,
+        config: &ureq::config::Config,
+        timeout: ureq::unversioned::transport::NextTimeout,
+    ) -> Result<ureq::unversioned::resolver::ResolvedSocketAddrs, ureq::Error> {
+        if let Some(addr) = literal_address(uri) {
+            let mut found = self.empty();
+            found.push(addr);
+            return Ok(found);
+        }
+        self.0.resolve(uri, config, timeout)
+    }
+}
+
+/// The socket address of a URI whose host is an IP literal (`198.18.0.1`, `[2001:db8::1]`).
+fn literal_address(uri: &ureq::http::Uri) -> Option<std::net::SocketAddr> {
+    let host = uri.host()?.trim_start_matches('[').trim_end_matches(']');
+    let ip: std::net::IpAddr = host.parse().ok()?;
+    let port = uri.port_u16().or(match uri.scheme_str()? {
+        "https" => Some(443),
+        "http" => Some(80),
+        _ => None,
+    })?;
+    Some(std::net::SocketAddr::new(ip, port))
+}
+
 /// The message of an error response: the `Status` message when the body is JSON, else the
 /// first line of the text (proxies and API Priority and Fairness answer in plain text).
 /// Always one line of at most [`MAX_MESSAGE_CHARS`] characters (and `...`): it goes into a
@@ -558,8 +710,30 @@ fn read_ca(path: &Path) -> Result<RootCerts, Error> {
     Ok(RootCerts::new_with_certs(&certs))
 }
 
+/// The path of a Service.
+pub(crate) fn service_path(namespace: &str, name: &str) -> String {
+    format!(
+        "/api/v1/namespaces/{}/services/{}",
+        segment(namespace),
+        segment(name)
+    )
+}
+
+/// The path of the EndpointSlices of a namespace.
+pub(crate) fn slices_path(namespace: &str) -> String {
+    format!(
+        "/apis/discovery.k8s.io/v1/namespaces/{}/endpointslices",
+        segment(namespace)
+    )
+}
+
+/// The path of the pods of a namespace.
+pub(crate) fn pods_path(namespace: &str) -> String {
+    format!("/api/v1/namespaces/{}/pods", segment(namespace))
+}
+
 /// Percent-encodes a path segment (names are DNS labels, but a flag can hold anything).
-fn segment(s: &str) -> String {
+pub(crate) fn segment(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
@@ -628,6 +802,27 @@ mod tests {
         assert_eq!(
             status_message(503, false, b"\x01\n\t\n"),
             "HTTP 503 with an empty body"
+        );
+    }
+
+    #[test]
+    fn literal_hosts_resolve_without_a_lookup() {
+        let uri = |s: &str| s.parse::<ureq::http::Uri>().unwrap();
+        assert_eq!(
+            literal_address(&uri("https://10.96.0.1:443/api")),
+            Some("10.96.0.1:443".parse().unwrap())
+        );
+        assert_eq!(
+            literal_address(&uri("https://[fd00::1]/livez")),
+            Some("[fd00::1]:443".parse().unwrap())
+        );
+        assert_eq!(
+            literal_address(&uri("http://127.0.0.1:8001")),
+            Some("127.0.0.1:8001".parse().unwrap())
+        );
+        assert_eq!(
+            literal_address(&uri("https://kubernetes.default.svc/")),
+            None
         );
     }
 

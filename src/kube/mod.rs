@@ -1,23 +1,33 @@
 //! Discovery through the Kubernetes API: who the agent's peers are, which nodes exist, and
 //! where the cluster DNS answers. The rest of the agent only sees a [`Snapshot`].
 //!
-//! Submodules: `client` (HTTPS, token, errors, paging), `objects` (serde structs for the API
-//! objects), `snapshot` (API objects -> `Snapshot`, pure), `settings` (in-cluster config).
+//! Submodules: `client` (HTTPS, token, errors, paging, watch streams, the reachability
+//! probe), `objects` (serde structs for the API objects), `snapshot` (API objects ->
+//! `Snapshot`, pure), `table` (server-printed node rows, pure), `lines` (bounded watch
+//! frames, pure), `backoff` (jitter), `watch` (list-then-watch threads and their views),
+//! `discovery` (what a round reads), `settings` (in-cluster config).
 
+mod backoff;
 pub(crate) mod client;
+mod discovery;
 mod error;
+mod lines;
 pub(crate) mod objects;
 mod settings;
 pub(crate) mod snapshot;
+mod table;
+mod watch;
 
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 pub use client::Client;
+pub use discovery::{Current, Discovery};
 pub use error::Error;
 pub use objects::{EndpointSlice, Node, Pod, Service};
 pub use snapshot::snapshot as snapshot_of;
+pub use watch::{WatchOptions, MAX_LINE};
 
 /// Where and how to reach the API server, from flags, environment and the service account.
 #[derive(Debug, Clone, PartialEq, Eq)]

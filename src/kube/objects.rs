@@ -28,6 +28,8 @@ pub struct ObjectMeta {
     pub labels: BTreeMap<String, String>,
     #[serde(default)]
     pub deletion_timestamp: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub resource_version: String,
 }
 
 /// `metadata` of a list: where the next page starts.
@@ -48,6 +50,89 @@ pub struct List<T> {
     pub metadata: ListMeta,
     #[serde(default, deserialize_with = "nullable")]
     pub items: Vec<T>,
+}
+
+/// Something with list metadata: a page of a list (items or Table rows).
+pub trait Page {
+    fn list_meta(&self) -> &ListMeta;
+}
+
+impl<T> Page for List<T> {
+    fn list_meta(&self) -> &ListMeta {
+        &self.metadata
+    }
+}
+
+/// A column of a server-printed Table (`columnDefinitions`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct TableColumn {
+    #[serde(default, deserialize_with = "nullable")]
+    pub name: String,
+}
+
+/// A row of a server-printed Table: its cells (strings, numbers). The embedded `object`
+/// (null with `includeObject=None`) is skipped.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct TableRow {
+    #[serde(default, deserialize_with = "nullable")]
+    pub cells: Vec<serde_json::Value>,
+}
+
+/// A node list or watch event object in whichever form the server chose: a Table (`kind:
+/// Table`, rows and maybe column definitions) when it honoured `as=Table`, else a NodeList
+/// page (`items`) or one Node (`metadata`, `spec`, `status`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodesOrTable {
+    #[serde(default, deserialize_with = "nullable")]
+    pub kind: String,
+    /// List or object metadata; both carry `resourceVersion` at the same path.
+    #[serde(default, deserialize_with = "nullable")]
+    pub metadata: NodesMeta,
+    #[serde(default)]
+    pub column_definitions: Option<Vec<TableColumn>>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub rows: Vec<TableRow>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub items: Vec<Node>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub spec: NodeSpec,
+    #[serde(default, deserialize_with = "nullable")]
+    pub status: NodeStatus,
+}
+
+/// The union of list and object metadata that a node answer may carry.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodesMeta {
+    #[serde(default, deserialize_with = "nullable")]
+    pub name: String,
+    #[serde(default, deserialize_with = "nullable")]
+    pub labels: BTreeMap<String, String>,
+    #[serde(flatten)]
+    pub list: ListMeta,
+}
+
+impl Page for NodesOrTable {
+    fn list_meta(&self) -> &ListMeta {
+        &self.metadata.list
+    }
+}
+
+impl NodesOrTable {
+    /// The object as a Node (for a full-object watch event).
+    pub fn as_node(&self) -> Node {
+        Node {
+            metadata: ObjectMeta {
+                name: self.metadata.name.clone(),
+                labels: self.metadata.labels.clone(),
+                resource_version: self.metadata.list.resource_version.clone(),
+                ..ObjectMeta::default()
+            },
+            spec: self.spec.clone(),
+            status: self.status.clone(),
+        }
+    }
 }
 
 /// A condition of a pod or node (`Ready`, ...).

@@ -15,15 +15,76 @@ pub fn snapshot(
     service: Option<&Service>,
     slices: &[EndpointSlice],
 ) -> Snapshot {
-    let mut agents: Vec<AgentPod> = pods.iter().map(agent_pod).collect();
+    assemble(
+        pods.iter().map(agent_pod).collect(),
+        nodes.iter().map(node_info).collect(),
+        dns_info(service, slices),
+    )
+}
+
+/// A snapshot in the order the plan and the views expect: agents by node then name,
+/// nodes by name.
+pub fn assemble(mut agents: Vec<AgentPod>, mut nodes: Vec<NodeInfo>, dns: DnsInfo) -> Snapshot {
     agents.sort_by(|a, b| (&a.node, &a.name).cmp(&(&b.node, &b.name)));
-    let mut nodes: Vec<NodeInfo> = nodes.iter().map(node_info).collect();
     nodes.sort_by(|a, b| a.name.cmp(&b.name));
-    Snapshot {
-        agents,
-        nodes,
-        dns: dns_info(service, slices),
+    Snapshot { agents, nodes, dns }
+}
+
+/// The agent pods as the EndpointSlices of their headless Service show them: one per pod
+/// (`targetRef`), its addresses of both families merged across the per-family slices (IPv4
+/// first), its node, `ready` from the `serving` condition (the pod's Ready condition; with
+/// `publishNotReadyAddresses` the `ready` condition is always true) and `deleting` from
+/// `terminating`. A slice has no pod phase: an endpoint is a pod that has an IP and has not
+/// finished, so its phase reads `Running`; pods without an IP are not in the slices at all.
+/// Slices have no host IPs either (`host_ips` stays empty).
+pub fn agents_from_slices<'a>(
+    slices: impl IntoIterator<Item = &'a EndpointSlice>,
+) -> Vec<AgentPod> {
+    let mut by_name: std::collections::BTreeMap<String, AgentPod> = Default::default();
+    for slice in slices {
+        if !matches!(slice.address_type.as_str(), "IPv4" | "IPv6") {
+            continue;
+        }
+        for ep in &slice.endpoints {
+            let Some(name) = ep
+                .target_ref
+                .as_ref()
+                .filter(|r| r.kind == "Pod" && !r.name.is_empty())
+                .map(|r| r.name.clone())
+            else {
+                continue;
+            };
+            let ready = ep.conditions.ready.unwrap_or(true);
+            let serving = ep.conditions.serving.unwrap_or(ready);
+            let terminating = ep.conditions.terminating.unwrap_or(false);
+            let entry = by_name.entry(name.clone()).or_insert_with(|| AgentPod {
+                name,
+                node: ep.node_name.clone().unwrap_or_default(),
+                pod_ips: Vec::new(),
+                host_ips: Vec::new(),
+                phase: "Running".to_string(),
+                ready: serving,
+                deleting: terminating,
+            });
+            entry.ready &= serving;
+            entry.deleting |= terminating;
+            if entry.node.is_empty() {
+                entry.node = ep.node_name.clone().unwrap_or_default();
+            }
+            for addr in &ep.addresses {
+                if let Ok(ip) = addr.trim().parse::<IpAddr>() {
+                    if !entry.pod_ips.contains(&ip) {
+                        entry.pod_ips.push(ip);
+                    }
+                }
+            }
+        }
     }
+    let mut agents: Vec<AgentPod> = by_name.into_values().collect();
+    for a in &mut agents {
+        a.pod_ips.sort_by_key(|ip| ip.is_ipv6());
+    }
+    agents
 }
 
 fn parse_ips<'a>(primary: &'a str, all: &'a [Ip]) -> Vec<IpAddr> {

@@ -292,8 +292,9 @@ pub enum Shown {
     Deleting,
 }
 
-/// The Kubernetes objects of the cluster: nodes, the agent pods (minus `hidden`), the
-/// kube-dns Service and its EndpointSlice.
+/// The Kubernetes objects of the cluster: nodes, the agent pods (minus `hidden`), the agents'
+/// headless Service (the stand-in derives its EndpointSlices from the pods), the kube-dns
+/// Service and its EndpointSlice.
 pub fn api_objects(c: &Cluster, hidden: &BTreeSet<usize>) -> api::Cluster {
     let shown = hidden.iter().map(|&i| (i, Shown::Hidden)).collect();
     api_objects_as(c, &shown)
@@ -352,7 +353,10 @@ pub fn api_objects_as(c: &Cluster, shown: &BTreeMap<usize, Shown>) -> api::Clust
             "IPv4",
             &endpoints,
         )],
-        services: vec![api::dns_service(&[IpAddr::V4(DNS_SERVICE_IP)])],
+        services: vec![
+            api::dns_service(&[IpAddr::V4(DNS_SERVICE_IP)]),
+            api::agent_service("kube-system", "k8s-network-test-daemonset", false),
+        ],
     }
 }
 

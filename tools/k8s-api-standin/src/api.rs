@@ -3,6 +3,7 @@
 
 use crate::objects::Cluster;
 use crate::select::{FieldSelector, LabelSelector};
+use crate::table::{self, Repr};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde_json::{json, Value};
@@ -128,8 +129,8 @@ pub struct ListMode {
 }
 
 /// The resource kinds the stand-in serves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
     Pods,
     Nodes,
     EndpointSlices,
@@ -137,6 +138,46 @@ enum Kind {
 }
 
 impl Kind {
+    /// `Kind` and `apiVersion` of one object.
+    pub fn object_kind(self) -> (&'static str, &'static str) {
+        match self {
+            Kind::Pods => ("Pod", "v1"),
+            Kind::Nodes => ("Node", "v1"),
+            Kind::EndpointSlices => ("EndpointSlice", "discovery.k8s.io/v1"),
+            Kind::Services => ("Service", "v1"),
+        }
+    }
+
+    /// The object a BOOKMARK event carries: an empty object of the kind with only its
+    /// resourceVersion, as the watch cache's `newFunc()` makes it (encoded like the recorded
+    /// v1.36 pod bookmark in the fixtures).
+    pub fn bookmark(self, rv: u64) -> Value {
+        let (kind, api_version) = self.object_kind();
+        let mut o = json!({ "kind": kind, "apiVersion": api_version, "metadata": { "resourceVersion": rv.to_string() } });
+        match self {
+            Kind::Pods => {
+                o["spec"] = json!({ "containers": null });
+                o["status"] = json!({});
+            }
+            Kind::Nodes => {
+                o["spec"] = json!({});
+                o["status"] = json!({
+                    "daemonEndpoints": { "kubeletEndpoint": { "Port": 0 } },
+                    "nodeInfo": { "machineID": "", "systemUUID": "", "bootID": "", "kernelVersion": "", "osImage": "", "containerRuntimeVersion": "", "kubeletVersion": "", "kubeProxyVersion": "", "operatingSystem": "", "architecture": "" },
+                });
+            }
+            Kind::EndpointSlices => {
+                o["addressType"] = json!("");
+                o["endpoints"] = json!(null);
+            }
+            Kind::Services => {
+                o["spec"] = json!({});
+                o["status"] = json!({ "loadBalancer": {} });
+            }
+        }
+        o
+    }
+
     fn list_kind(self) -> (&'static str, &'static str) {
         match self {
             Kind::Pods => ("PodList", "v1"),
@@ -168,12 +209,23 @@ impl Kind {
         }
     }
 
-    fn objects(self, cluster: &Cluster) -> &[Value] {
+    /// The objects of this kind in `cluster`.
+    pub fn objects(self, cluster: &Cluster) -> &[Value] {
         match self {
             Kind::Pods => &cluster.pods,
             Kind::Nodes => &cluster.nodes,
             Kind::EndpointSlices => &cluster.endpointslices,
             Kind::Services => &cluster.services,
+        }
+    }
+
+    /// The objects of this kind in `cluster`, to change.
+    pub fn objects_mut(self, cluster: &mut Cluster) -> &mut Vec<Value> {
+        match self {
+            Kind::Pods => &mut cluster.pods,
+            Kind::Nodes => &mut cluster.nodes,
+            Kind::EndpointSlices => &mut cluster.endpointslices,
+            Kind::Services => &mut cluster.services,
         }
     }
 }
@@ -225,7 +277,43 @@ fn query_value<'a>(query: &'a [(String, String)], key: &str) -> Option<&'a str> 
         .map(|(_, v)| v.as_str())
 }
 
-/// Answers one authenticated request. `rv` is the cluster's current resourceVersion.
+/// A watch the server streams (see `server.rs`): what to send and how.
+#[derive(Debug, Clone)]
+pub struct WatchRequest {
+    pub kind: Kind,
+    pub namespace: Option<String>,
+    pub labels: LabelSelector,
+    pub fields: FieldSelector,
+    /// Where to start: `None` (`resourceVersion` unset or `0`) sends every current object as
+    /// ADDED first; `Some(rv)` sends the events after `rv`, or 410 when `rv` is too old.
+    pub from: Option<u64>,
+    /// `timeoutSeconds`; `None` is the server's own default.
+    pub timeout: Option<std::time::Duration>,
+    /// `allowWatchBookmarks=true`.
+    pub bookmarks: bool,
+    pub repr: Repr,
+}
+
+impl WatchRequest {
+    /// Whether `object` is one this watch selects.
+    pub fn selects(&self, object: &Value) -> bool {
+        self.namespace
+            .as_deref()
+            .is_none_or(|ns| object["metadata"]["namespace"].as_str() == Some(ns))
+            && self.labels.matches(object)
+            && self.fields.matches(object)
+    }
+}
+
+/// What the server does with a request: answer it, or stream a watch.
+#[derive(Debug, Clone)]
+pub enum Answer {
+    Reply(Response),
+    Watch(Box<WatchRequest>),
+}
+
+/// Answers one authenticated request for full objects. `rv` is the cluster's current
+/// resourceVersion. (A watch request gets 400 here; the server streams those.)
 pub fn handle(
     method: &str,
     path: &str,
@@ -234,16 +322,49 @@ pub fn handle(
     rv: u64,
     mode: ListMode,
 ) -> Response {
+    match handle_as(method, path, query, cluster, rv, mode, Repr::Full) {
+        Answer::Reply(r) => r,
+        Answer::Watch(_) => bad_request("watch is served by the server, not handle()"),
+    }
+}
+
+/// 406 for a representation that does not fit the request.
+fn not_acceptable(message: &str) -> Response {
+    status(406, "NotAcceptable", message, None)
+}
+
+/// Answers one authenticated request in the representation `repr` (from the Accept header).
+pub fn handle_as(
+    method: &str,
+    path: &str,
+    query: &[(String, String)],
+    cluster: &Cluster,
+    rv: u64,
+    mode: ListMode,
+    repr: Repr,
+) -> Answer {
     let Some((kind, namespace, name)) = route(path) else {
-        return not_found_path();
+        return Answer::Reply(not_found_path());
     };
     if method != "GET" {
-        return status(
+        return Answer::Reply(status(
             405,
             "MethodNotAllowed",
             "the server does not allow this method on the requested resource",
             Some(json!({})),
-        );
+        ));
+    }
+    let watch = matches!(query_value(query, "watch"), Some("true" | "1"));
+    if watch {
+        if name.is_some() {
+            return Answer::Reply(bad_request(
+                "watch a single object with fieldSelector=metadata.name=NAME",
+            ));
+        }
+        return match watch_request(kind, namespace, query, repr) {
+            Ok(w) => Answer::Watch(Box::new(w)),
+            Err(r) => Answer::Reply(r),
+        };
     }
     let in_namespace =
         |o: &&Value| namespace.is_none_or(|ns| o["metadata"]["namespace"].as_str() == Some(ns));
@@ -253,8 +374,22 @@ pub fn handle(
             .iter()
             .filter(in_namespace)
             .find(|o| o["metadata"]["name"].as_str() == Some(name));
-        return match found {
-            Some(o) => Response::json(200, o),
+        return Answer::Reply(match found {
+            Some(o) => match repr {
+                Repr::Full => Response::json(200, o),
+                Repr::Metadata { list: true } => not_acceptable(&format!(
+                    "you requested PartialObjectMetadataList, but the requested object is not a list (*core.{})",
+                    kind.object_kind().0
+                )),
+                Repr::Metadata { list: false } => Response::json(200, &table::partial(o)),
+                Repr::Table(include) => match table::column_definitions(kind) {
+                    Some(_) => {
+                        let meta = json!({ "resourceVersion": o["metadata"]["resourceVersion"].clone() });
+                        table_response(table::table(kind, &[o], include, meta, true))
+                    }
+                    None => Response::json(200, o),
+                },
+            },
             None => status(
                 404,
                 "NotFound",
@@ -263,15 +398,71 @@ pub fn handle(
                     json!({ "name": name, "kind": kind.plural().split('.').next().unwrap_or("") }),
                 ),
             ),
-        };
+        });
     }
-    list(
+    Answer::Reply(list(
         kind,
         query,
         kind.objects(cluster).iter().filter(in_namespace),
         rv,
         mode,
+        repr,
+    ))
+}
+
+fn table_response(body: String) -> Response {
+    Response {
+        code: 200,
+        content_type: "application/json".into(),
+        headers: Vec::new(),
+        body: table::go_escape(&body).into_bytes(),
+    }
+}
+
+fn selectors(
+    kind: Kind,
+    query: &[(String, String)],
+) -> Result<(LabelSelector, FieldSelector), Response> {
+    let labels = LabelSelector::parse(query_value(query, "labelSelector").unwrap_or(""))
+        .map_err(|e| bad_request(&e))?;
+    let fields = FieldSelector::parse(
+        query_value(query, "fieldSelector").unwrap_or(""),
+        kind.fields(),
     )
+    .map_err(|e| bad_request(&e))?;
+    Ok((labels, fields))
+}
+
+fn watch_request(
+    kind: Kind,
+    namespace: Option<&str>,
+    query: &[(String, String)],
+    repr: Repr,
+) -> Result<WatchRequest, Response> {
+    let (labels, fields) = selectors(kind, query)?;
+    let from = match query_value(query, "resourceVersion").unwrap_or("") {
+        "" | "0" => None,
+        text => Some(
+            text.parse::<u64>()
+                .map_err(|_| bad_request(&format!("invalid resource version \"{text}\"")))?,
+        ),
+    };
+    let timeout = match query_value(query, "timeoutSeconds").filter(|t| !t.is_empty()) {
+        None => None,
+        Some(t) => Some(std::time::Duration::from_secs(t.parse::<u64>().map_err(
+            |_| bad_request(&format!("timeoutSeconds: Invalid value: \"{t}\"")),
+        )?)),
+    };
+    Ok(WatchRequest {
+        kind,
+        namespace: namespace.map(str::to_string),
+        labels,
+        fields,
+        from,
+        timeout,
+        bookmarks: query_value(query, "allowWatchBookmarks") == Some("true"),
+        repr,
+    })
 }
 
 fn list<'a>(
@@ -280,18 +471,18 @@ fn list<'a>(
     objects: impl Iterator<Item = &'a Value>,
     rv: u64,
     mode: ListMode,
+    repr: Repr,
 ) -> Response {
-    let labels = match LabelSelector::parse(query_value(query, "labelSelector").unwrap_or("")) {
+    let (labels, fields) = match selectors(kind, query) {
         Ok(s) => s,
-        Err(e) => return bad_request(&e),
+        Err(r) => return r,
     };
-    let fields = match FieldSelector::parse(
-        query_value(query, "fieldSelector").unwrap_or(""),
-        kind.fields(),
-    ) {
-        Ok(s) => s,
-        Err(e) => return bad_request(&e),
-    };
+    if repr == (Repr::Metadata { list: false }) {
+        return not_acceptable(&format!(
+            "you requested PartialObjectMetadata, but the requested object is a list (*core.{}List)",
+            kind.object_kind().0
+        ));
+    }
     let limit = match query_value(query, "limit").filter(|l| !l.is_empty()) {
         None => None,
         Some(l) => match l.parse::<i64>() {
@@ -339,20 +530,7 @@ fn list<'a>(
     let end = page.map_or(matching.len(), |n| {
         start.saturating_add(n).min(matching.len())
     });
-    // Items in a real list carry no kind/apiVersion of their own.
-    let items: Vec<Value> = matching
-        .get(start.min(end)..end)
-        .unwrap_or(&[])
-        .iter()
-        .map(|o| {
-            let mut o = (*o).clone();
-            if let Some(m) = o.as_object_mut() {
-                m.remove("kind");
-                m.remove("apiVersion");
-            }
-            o
-        })
-        .collect();
+    let chosen: &[&Value] = matching.get(start.min(end)..end).unwrap_or(&[]);
     let mut metadata = json!({ "resourceVersion": rv.to_string() });
     if mode.repeat_continue {
         let offset = page.unwrap_or(end);
@@ -363,7 +541,31 @@ fn list<'a>(
             metadata["remainingItemCount"] = json!(matching.len() - end);
         }
     }
-    let (list_kind, api_version) = kind.list_kind();
+    if let Repr::Table(include) = repr {
+        if table::column_definitions(kind).is_some() {
+            return table_response(table::table(kind, chosen, include, metadata, true));
+        }
+    }
+    // Items in a real list carry no kind/apiVersion of their own (PartialObjectMetadata
+    // items do).
+    let items: Vec<Value> = chosen
+        .iter()
+        .map(|o| {
+            if matches!(repr, Repr::Metadata { .. }) {
+                return table::partial(o);
+            }
+            let mut o = (*o).clone();
+            if let Some(m) = o.as_object_mut() {
+                m.remove("kind");
+                m.remove("apiVersion");
+            }
+            o
+        })
+        .collect();
+    let (list_kind, api_version) = match repr {
+        Repr::Metadata { .. } => ("PartialObjectMetadataList", "meta.k8s.io/v1"),
+        _ => kind.list_kind(),
+    };
     // Envelope keys in the real order: kind, apiVersion, metadata, items.
     let body = format!(
         "{{\"kind\":\"{list_kind}\",\"apiVersion\":\"{api_version}\",\"metadata\":{metadata},\"items\":{}}}",

@@ -63,6 +63,19 @@ pub enum Fault {
         /// Delay before each answer, in milliseconds.
         millis: u64,
     },
+    /// Cut a watch stream after `after_bytes` bytes of its body (mid-event if that is where
+    /// the count ends): the TCP connection closes without the chunked terminator, as when a
+    /// load balancer or the network drops it. Only watch requests take (and count) it.
+    CutWatch {
+        /// Body bytes sent before the cut.
+        after_bytes: u64,
+    },
+    /// Answer a watch with HTTP 200 and this one event line (e.g. an ERROR event), then end
+    /// the stream. Only watch requests take (and count) it.
+    WatchEvent {
+        /// The event, one JSON object (a newline is added).
+        line: String,
+    },
 }
 
 /// A fault with an optional count: `Some(n)` applies it to the next n requests, then clears.

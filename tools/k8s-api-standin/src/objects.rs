@@ -31,7 +31,7 @@ pub struct Cluster {
 }
 
 /// A deterministic uid-shaped string from a name, so objects are stable across runs.
-fn uid(kind: &str, name: &str) -> String {
+pub(crate) fn uid(kind: &str, name: &str) -> String {
     // FNV-1a, twice with different seeds, is enough for distinct test uids.
     let mut a: u64 = 0xcbf2_9ce4_8422_2325;
     let mut b: u64 = 0x8422_2325_cbf2_9ce4;
@@ -222,6 +222,46 @@ pub fn dns_service(cluster_ips: &[IpAddr]) -> Value {
             "sessionAffinity": "None",
             "ipFamilies": families,
             "ipFamilyPolicy": if cluster_ips.len() > 1 { "PreferDualStack" } else { "SingleStack" },
+            "internalTrafficPolicy": "Cluster",
+        },
+        "status": { "loadBalancer": {} },
+    })
+}
+
+/// The agents' headless Service as `k8s.yml` defines it (after the API server's defaulting):
+/// `clusterIP: None`, `publishNotReadyAddresses`, `PreferDualStack` (both families when
+/// `dual_stack`), selecting the agent pods. The stand-in builds its EndpointSlices from the
+/// pods, as the EndpointSlice controller does (see `controller.rs`).
+pub fn agent_service(namespace: &str, name: &str, dual_stack: bool) -> Value {
+    let families = if dual_stack {
+        json!(["IPv4", "IPv6"])
+    } else {
+        json!(["IPv4"])
+    };
+    json!({
+        "kind": "Service",
+        "apiVersion": "v1",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "uid": uid("service", &format!("{namespace}/{name}")),
+            "resourceVersion": "310",
+            "creationTimestamp": CREATED,
+            "labels": {
+                "app.kubernetes.io/name": AGENT_NAME,
+                "app.kubernetes.io/component": "agent",
+            },
+        },
+        "spec": {
+            "ports": [{ "name": "metrics", "protocol": "TCP", "port": 8123, "targetPort": "metrics" }],
+            "selector": { "app.kubernetes.io/name": AGENT_NAME },
+            "clusterIP": "None",
+            "clusterIPs": ["None"],
+            "type": "ClusterIP",
+            "sessionAffinity": "None",
+            "publishNotReadyAddresses": true,
+            "ipFamilies": families,
+            "ipFamilyPolicy": "PreferDualStack",
             "internalTrafficPolicy": "Cluster",
         },
         "status": { "loadBalancer": {} },

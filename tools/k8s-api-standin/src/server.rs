@@ -1,23 +1,32 @@
 //! The HTTPS server: rustls over std TCP, one thread per connection, hand-rolled HTTP/1.1.
 
-use crate::api::{self, ListMode, Response};
+use crate::api::{self, Answer, Kind, ListMode, Response, WatchRequest};
 use crate::fault::{Fault, FaultPlan};
 use crate::objects::{agent_pod, Cluster};
 use crate::select::parse_query;
+use crate::store::{Event, EventType, Store};
+use crate::table::{self, Repr};
 use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::{ServerConfig, ServerConnection, StreamOwned};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How often blocked threads look at the stop flag.
 const POLL: Duration = Duration::from_millis(50);
 /// Largest request head accepted (the client sends small GETs).
 const MAX_HEAD: usize = 64 * 1024;
+/// How often the watch cache sends a BOOKMARK to a watch that asked for them (the real
+/// cacher's `bookmarkFrequency`), unless changed with [`StandIn::set_bookmark_interval`].
+pub const BOOKMARK_EVERY: Duration = Duration::from_secs(60);
+/// A watch without `timeoutSeconds` ends after this (the real server picks 30 to 60 min).
+const DEFAULT_WATCH_TIMEOUT: Duration = Duration::from_secs(1800);
 
 /// One request as the stand-in saw it, for assertions.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,18 +39,50 @@ pub struct Logged {
     pub query: Vec<(String, String)>,
     /// The `Authorization` header as sent.
     pub authorization: Option<String>,
+    /// The `Accept` header as sent.
+    pub accept: Option<String>,
+}
+
+/// Requests and bytes served for one path, representation and verb (list/get or watch),
+/// for tests and benchmarks that count what a client costs the API server.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Served {
+    /// The request path (no query).
+    pub path: String,
+    /// `full`, `table`, `metadata` or `text` (health endpoints).
+    pub repr: &'static str,
+    /// A watch (`watch=true`) rather than a list or get.
+    pub watch: bool,
+    pub requests: u64,
+    /// Response bytes written (head and body, chunk framing included; TLS not).
+    pub bytes: u64,
 }
 
 struct State {
-    cluster: Cluster,
-    rv: u64,
+    store: Store,
     token: String,
     fault: Option<FaultPlan>,
     log: Vec<Logged>,
+    served: BTreeMap<(String, &'static str, bool), (u64, u64)>,
+    bookmark_every: Duration,
+    /// Bumped by [`StandIn::cut_watches`]: streams that started before end abruptly.
+    cut_gen: u64,
+    /// Serve full objects whatever the Accept header asks for.
+    ignore_representations: bool,
+}
+
+impl State {
+    fn count(&mut self, key: &(String, &'static str, bool), requests: u64, bytes: u64) {
+        let e = self.served.entry(key.clone()).or_default();
+        e.0 += requests;
+        e.1 += bytes;
+    }
 }
 
 struct Shared {
     state: Mutex<State>,
+    /// Notified when the store, the fault or the cut generation changes.
+    changed: Condvar,
     stop: AtomicBool,
 }
 
@@ -67,10 +108,18 @@ impl Shared {
         }
     }
 
-    /// Takes the active fault for one request, counting it down.
-    fn take_fault(&self, only_close: bool) -> Option<Fault> {
+    /// Takes the active fault for one request, counting it down. `CutWatch` only applies
+    /// to (and counts) watch requests.
+    fn take_fault(&self, only_close: bool, watch: bool) -> Option<Fault> {
         let mut st = self.lock();
         let plan = st.fault.as_mut()?;
+        if matches!(
+            plan.fault,
+            Fault::CutWatch { .. } | Fault::WatchEvent { .. }
+        ) && (only_close || !watch)
+        {
+            return None;
+        }
         if only_close != (plan.fault == Fault::CloseImmediately) {
             // A server that went away drops its kept-alive connections too: requests on them
             // are closed unanswered (the count still counts new connections only).
@@ -168,12 +217,16 @@ impl StandIn {
         listener.set_nonblocking(true)?;
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
-                cluster,
-                rv: 1000,
+                store: Store::new(cluster, 1000),
                 token,
                 fault: None,
                 log: Vec::new(),
+                served: BTreeMap::new(),
+                bookmark_every: BOOKMARK_EVERY,
+                cut_gen: 0,
+                ignore_representations: false,
             }),
+            changed: Condvar::new(),
             stop: AtomicBool::new(false),
         });
         let sh = Arc::clone(&shared);
@@ -225,16 +278,89 @@ impl StandIn {
         self.shared.lock().token = token.to_string();
     }
 
-    /// Replace the cluster; bumps the resourceVersion (older continue tokens then get 410).
-    pub fn set_cluster(&self, cluster: Cluster) {
-        let mut st = self.shared.lock();
-        st.cluster = cluster;
-        st.rv += 1;
+    /// Replace the cluster: every difference becomes a watch event (ADDED, MODIFIED,
+    /// DELETED, each with its own resourceVersion), and the resourceVersion advances even
+    /// when nothing changed (older continue tokens then get 410). Returns the events made.
+    pub fn set_cluster(&self, cluster: Cluster) -> usize {
+        let made = self.shared.lock().store.replace(cluster);
+        self.shared.changed.notify_all();
+        made
+    }
+
+    /// Writes one object (create or update by namespace and name), as a PUT would: one
+    /// event, plus EndpointSlice events when a pod or service changed what a slice holds.
+    pub fn put(&self, kind: Kind, object: serde_json::Value) -> usize {
+        let made = self.shared.lock().store.put(kind, object);
+        self.shared.changed.notify_all();
+        made
+    }
+
+    /// Deletes one object (`namespace` "" for nodes).
+    pub fn delete(&self, kind: Kind, namespace: &str, name: &str) -> usize {
+        let made = self.shared.lock().store.delete(kind, namespace, name);
+        self.shared.changed.notify_all();
+        made
+    }
+
+    /// The objects served now (the description plus derived EndpointSlices).
+    pub fn served_cluster(&self) -> Cluster {
+        self.shared.lock().store.served.clone()
     }
 
     /// The current list resourceVersion.
     pub fn resource_version(&self) -> u64 {
-        self.shared.lock().rv
+        self.shared.lock().store.rv
+    }
+
+    /// Forgets the watch history (as an etcd compaction does): a watch that resumes from
+    /// an earlier resourceVersion gets a 410 ERROR event.
+    pub fn compact(&self) {
+        self.shared.lock().store.compact();
+    }
+
+    /// Keeps at most `events` watch events.
+    pub fn set_history_limit(&self, events: usize) {
+        self.shared.lock().store.set_history_limit(events);
+    }
+
+    /// How often watches that allow them get a BOOKMARK (default one minute).
+    pub fn set_bookmark_interval(&self, every: Duration) {
+        self.shared.lock().bookmark_every = every.max(Duration::from_millis(10));
+        self.shared.changed.notify_all();
+    }
+
+    /// Ends every open watch stream abruptly (no chunked terminator), as a restarting
+    /// server or a dropped connection does.
+    pub fn cut_watches(&self) {
+        self.shared.lock().cut_gen += 1;
+        self.shared.changed.notify_all();
+    }
+
+    /// `false` makes the stand-in answer full objects whatever representation the Accept
+    /// header asks for, like a server or proxy that ignores `as=Table`.
+    pub fn set_representations(&self, honour: bool) {
+        self.shared.lock().ignore_representations = !honour;
+    }
+
+    /// Requests and bytes served so far, per path, representation and verb.
+    pub fn served(&self) -> Vec<Served> {
+        self.shared
+            .lock()
+            .served
+            .iter()
+            .map(|((path, repr, watch), (requests, bytes))| Served {
+                path: path.clone(),
+                repr,
+                watch: *watch,
+                requests: *requests,
+                bytes: *bytes,
+            })
+            .collect()
+    }
+
+    /// Starts the counters over.
+    pub fn reset_served(&self) {
+        self.shared.lock().served.clear();
     }
 
     /// Apply `fault` to every following request until changed or cleared.
@@ -253,6 +379,7 @@ impl StandIn {
     /// Set or clear (None) the fault plan.
     pub fn set_fault_plan(&self, plan: Option<FaultPlan>) {
         self.shared.lock().fault = plan;
+        self.shared.changed.notify_all();
     }
 
     /// Behave normally again.
@@ -268,6 +395,7 @@ impl StandIn {
     /// Stops accepting, ends connection threads (hung ones too) and waits for them.
     pub fn stop(&mut self) {
         self.shared.stop.store(true, Ordering::Relaxed);
+        self.shared.changed.notify_all();
         if let Some(h) = self.accept.take() {
             let _ = h.join();
         }
@@ -285,7 +413,7 @@ fn accept_loop(listener: TcpListener, config: Arc<ServerConfig>, shared: Arc<Sha
     while !shared.stopping() {
         match listener.accept() {
             Ok((stream, _)) => {
-                if shared.take_fault(true).is_some() {
+                if shared.take_fault(true, false).is_some() {
                     drop(stream);
                     continue;
                 }
@@ -459,15 +587,21 @@ fn answer(tls: &mut Tls, req: &Request, shared: &Shared) -> io::Result<bool> {
         None => (req.target.clone(), Vec::new()),
     };
     let authorization = req.header("authorization").map(str::to_string);
+    let accept = req.header("accept").map(str::to_string);
     shared.lock().log.push(Logged {
         method: req.method.clone(),
         path: path.clone(),
         query: query.clone(),
         authorization: authorization.clone(),
+        accept: accept.clone(),
     });
     let keep = req.keep_alive();
-    let fault = shared.take_fault(false);
+    let watch = query
+        .iter()
+        .any(|(k, v)| k == "watch" && (v == "true" || v == "1"));
+    let fault = shared.take_fault(false, watch);
     let mut mode = ListMode::default();
+    let mut cut_after = None;
     match &fault {
         Some(Fault::Status {
             code,
@@ -484,7 +618,7 @@ fn answer(tls: &mut Tls, req: &Request, shared: &Shared) -> io::Result<bool> {
             if let Some(s) = retry_after {
                 r.headers.push(("Retry-After".into(), s.to_string()));
             }
-            write_response(tls, &r, keep)?;
+            write_counted(tls, &r, keep, shared, &(path, "full", watch))?;
             return Ok(keep);
         }
         Some(Fault::Hang) => {
@@ -495,7 +629,7 @@ fn answer(tls: &mut Tls, req: &Request, shared: &Shared) -> io::Result<bool> {
         }
         Some(Fault::CloseImmediately) => return Ok(false),
         Some(Fault::Huge { bytes }) => {
-            let rv = shared.lock().rv;
+            let rv = shared.lock().store.rv;
             write_huge(tls, *bytes, rv)?;
             return Ok(keep);
         }
@@ -514,27 +648,325 @@ fn answer(tls: &mut Tls, req: &Request, shared: &Shared) -> io::Result<bool> {
             let continues = query.iter().any(|(k, v)| k == "continue" && !v.is_empty());
             mode.expire_continue = continues && shared.count_down_expire();
         }
+        Some(Fault::CutWatch { after_bytes }) => cut_after = Some(*after_bytes),
+        Some(Fault::WatchEvent { line }) => {
+            let head = "HTTP/1.1 200 OK\r\nCache-Control: no-cache, private\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+            let data = format!("{}\n", line.trim_end());
+            let body = format!("{:x}\r\n{data}\r\n0\r\n\r\n", data.len());
+            tls.write_all(head.as_bytes())?;
+            tls.write_all(body.as_bytes())?;
+            tls.flush()?;
+            shared
+                .lock()
+                .count(&(path, "full", true), 1, (head.len() + body.len()) as u64);
+            return Ok(keep);
+        }
         Some(Fault::Truncate) | None => {}
     }
-    let response = {
+    // Health endpoints: open to every client, as system:public-info-viewer allows.
+    if path == "/livez" || path == "/readyz" {
+        let r = Response {
+            code: 200,
+            content_type: "text/plain; charset=utf-8".into(),
+            headers: vec![],
+            body: b"ok".to_vec(),
+        };
+        write_counted(tls, &r, keep, shared, &(path, "text", false))?;
+        return Ok(keep);
+    }
+    let include = query
+        .iter()
+        .find(|(k, _)| k == "includeObject")
+        .map(|(_, v)| v.as_str());
+    let answer = {
         let st = shared.lock();
-        if authorization.as_deref() != Some(format!("Bearer {}", st.token).as_str()) {
-            api::unauthorized()
+        let repr = if st.ignore_representations {
+            Ok(Repr::Full)
         } else {
-            api::handle(&req.method, &path, &query, &st.cluster, st.rv, mode)
+            table::negotiate(accept.as_deref(), include)
+        };
+        if authorization.as_deref() != Some(format!("Bearer {}", st.token).as_str()) {
+            Answer::Reply(api::unauthorized())
+        } else {
+            match repr {
+                Err(e) => Answer::Reply(api::status(
+                    400,
+                    "BadRequest",
+                    &format!("Unable to convert to Table as requested: {e}"),
+                    None,
+                )),
+                Ok(repr) => api::handle_as(
+                    &req.method,
+                    &path,
+                    &query,
+                    &st.store.served,
+                    st.store.rv,
+                    mode,
+                    repr,
+                ),
+            }
         }
     };
+    let response = match answer {
+        Answer::Watch(w) => return stream_watch(tls, *w, shared, &path, cut_after, keep),
+        Answer::Reply(r) => r,
+    };
+    let repr_label = if response.body.starts_with(b"{\"kind\":\"Table\"") {
+        "table"
+    } else if response
+        .body
+        .starts_with(b"{\"kind\":\"PartialObjectMetadata")
+    {
+        "metadata"
+    } else {
+        "full"
+    };
+    let key = (path, repr_label, false);
     if fault == Some(Fault::Truncate) {
         let head = response_head(&response, response.body.len() as u64 + 1000, false);
+        let half = &response.body[..response.body.len() / 2];
         tls.write_all(head.as_bytes())?;
-        tls.write_all(&response.body[..response.body.len() / 2])?;
+        tls.write_all(half)?;
         tls.flush()?;
+        shared
+            .lock()
+            .count(&key, 1, (head.len() + half.len()) as u64);
         // Close the TCP connection without close_notify, like a crashed peer.
         let _ = tls.sock.shutdown(std::net::Shutdown::Both);
         return Ok(false);
     }
-    write_response(tls, &response, keep)?;
+    write_counted(tls, &response, keep, shared, &key)?;
     Ok(keep)
+}
+
+/// Writes a response and counts it.
+fn write_counted(
+    tls: &mut Tls,
+    r: &Response,
+    keep: bool,
+    shared: &Shared,
+    key: &(String, &'static str, bool),
+) -> io::Result<()> {
+    let bytes = response_head(r, r.body.len() as u64, keep).len() + r.body.len();
+    shared.lock().count(key, 1, bytes as u64);
+    write_response(tls, r, keep)
+}
+
+/// One watch event line (`{"type":...,"object":...}\n`) in the watch's representation;
+/// `headers` is whether a Table carries its column definitions (the first event only).
+fn event_line(w: &WatchRequest, typ: &str, object: &Value, headers: bool) -> String {
+    let rendered = match w.repr {
+        Repr::Table(include) if table::column_definitions(w.kind).is_some() => {
+            let meta = json!({ "resourceVersion": object["metadata"]["resourceVersion"].clone() });
+            table::go_escape(&table::table(w.kind, &[object], include, meta, headers))
+        }
+        Repr::Metadata { .. } => table::partial(object).to_string(),
+        _ => object.to_string(),
+    };
+    format!("{{\"type\":\"{typ}\",\"object\":{rendered}}}\n")
+}
+
+/// What a watch sees of one stored event: selector transitions turn a MODIFIED into an
+/// ADDED or a DELETED (with the resourceVersion of the change), as the watch cache does.
+fn visible(w: &WatchRequest, e: &Event) -> Option<(&'static str, Value)> {
+    let now = w.selects(&e.object);
+    let before = e.previous.as_ref().map(|p| w.selects(p));
+    match (e.typ, now, before) {
+        (EventType::Modified, true, Some(false)) => Some(("ADDED", e.object.clone())),
+        (EventType::Modified, false, Some(true)) => {
+            let mut old = e.previous.clone().unwrap_or(Value::Null);
+            if let Some(m) = old.get_mut("metadata").and_then(Value::as_object_mut) {
+                m.insert("resourceVersion".into(), json!(e.rv.to_string()));
+            }
+            Some(("DELETED", old))
+        }
+        (_, true, _) => Some((e.typ.as_str(), e.object.clone())),
+        _ => None,
+    }
+}
+
+/// Writes chunks of a watch body, counting them and cutting the stream after `cut_after`
+/// body bytes when a `CutWatch` fault says so.
+struct WatchWriter<'a> {
+    tls: &'a mut Tls,
+    shared: &'a Shared,
+    key: (String, &'static str, bool),
+    body_sent: u64,
+    cut_after: Option<u64>,
+    headers_sent: bool,
+}
+
+impl WatchWriter<'_> {
+    /// Ok(false) when the fault cut the stream here.
+    fn chunk(&mut self, data: &str) -> io::Result<bool> {
+        let framed = format!("{:x}\r\n{data}\r\n", data.len());
+        let bytes = framed.as_bytes();
+        if let Some(limit) = self.cut_after {
+            let room = limit.saturating_sub(self.body_sent) as usize;
+            if bytes.len() > room {
+                let part = bytes.get(..room).unwrap_or(bytes);
+                self.tls.write_all(part)?;
+                self.tls.flush()?;
+                self.shared.lock().count(&self.key, 0, part.len() as u64);
+                let _ = self.tls.sock.shutdown(std::net::Shutdown::Both);
+                return Ok(false);
+            }
+        }
+        self.tls.write_all(bytes)?;
+        self.tls.flush()?;
+        self.body_sent += bytes.len() as u64;
+        self.shared.lock().count(&self.key, 0, bytes.len() as u64);
+        Ok(true)
+    }
+
+    fn event(&mut self, w: &WatchRequest, typ: &str, object: &Value) -> io::Result<bool> {
+        let line = event_line(w, typ, object, !self.headers_sent);
+        self.headers_sent = true;
+        self.chunk(&line)
+    }
+}
+
+/// The events a watch starts with, or the history's floor when it resumes from too far back.
+type Initial = Result<Vec<(&'static str, Value)>, u64>;
+
+/// Streams a watch: the initial or missed events, then every change as it happens,
+/// BOOKMARKs when asked for, until `timeoutSeconds` (then the chunked terminator), a cut
+/// (no terminator) or the stand-in stopping.
+fn stream_watch(
+    tls: &mut Tls,
+    w: WatchRequest,
+    shared: &Shared,
+    path: &str,
+    cut_after: Option<u64>,
+    keep: bool,
+) -> io::Result<bool> {
+    let key = (path.to_string(), w.repr.label(), true);
+    let (start_gen, mut position, first): (u64, u64, Initial) = {
+        let st = shared.lock();
+        let first = match w.from {
+            None => Ok(w
+                .kind
+                .objects(&st.store.served)
+                .iter()
+                .filter(|o| w.selects(o))
+                .map(|o| ("ADDED", o.clone()))
+                .collect()),
+            Some(rv) => st
+                .store
+                .since(w.kind, rv)
+                .map(|evs| evs.into_iter().filter_map(|e| visible(&w, e)).collect()),
+        };
+        let position = w.from.unwrap_or(0).max(st.store.rv);
+        (st.cut_gen, position, first)
+    };
+    let head = "HTTP/1.1 200 OK\r\nCache-Control: no-cache, private\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+    shared.lock().count(&key, 1, head.len() as u64);
+    tls.write_all(head.as_bytes())?;
+    let mut out = WatchWriter {
+        tls,
+        shared,
+        key,
+        body_sent: 0,
+        cut_after,
+        headers_sent: false,
+    };
+    let end = |out: &mut WatchWriter| -> io::Result<bool> {
+        out.tls.write_all(b"0\r\n\r\n")?;
+        out.tls.flush()?;
+        out.shared.lock().count(&out.key, 0, 5);
+        Ok(keep)
+    };
+    let initial = match first {
+        Ok(events) => events,
+        Err(floor) => {
+            let requested = w.from.unwrap_or(0);
+            let status = api::status(
+                410,
+                "Expired",
+                &format!("too old resource version: {requested} ({floor})"),
+                None,
+            );
+            let line = format!(
+                "{{\"type\":\"ERROR\",\"object\":{}}}\n",
+                String::from_utf8_lossy(&status.body)
+            );
+            if !out.chunk(&line)? {
+                return Ok(false);
+            }
+            return end(&mut out);
+        }
+    };
+    for (typ, object) in &initial {
+        if !out.event(&w, typ, object)? {
+            return Ok(false);
+        }
+    }
+    let started = Instant::now();
+    let deadline = started + w.timeout.unwrap_or(DEFAULT_WATCH_TIMEOUT);
+    let mut next_bookmark = started + shared.lock().bookmark_every;
+    loop {
+        let mut batch: Vec<(&'static str, Value)> = Vec::new();
+        let mut bookmark = None;
+        {
+            let mut st = shared.lock();
+            loop {
+                let close = matches!(
+                    st.fault.as_ref().map(|p| &p.fault),
+                    Some(Fault::CloseImmediately)
+                );
+                if shared.stopping() || close || st.cut_gen != start_gen {
+                    drop(st);
+                    let _ = out.tls.sock.shutdown(std::net::Shutdown::Both);
+                    return Ok(false);
+                }
+                match st.store.since(w.kind, position) {
+                    // Fell out of the history (a very slow reader): the watch cache ends
+                    // such watches; the client resumes and gets its 410 then.
+                    Err(_) => {
+                        drop(st);
+                        return end(&mut out);
+                    }
+                    Ok(events) => batch.extend(events.into_iter().filter_map(|e| visible(&w, e))),
+                }
+                position = position.max(st.store.rv);
+                let now = Instant::now();
+                if !batch.is_empty() {
+                    break;
+                }
+                if now >= deadline {
+                    if w.bookmarks {
+                        bookmark = Some(position);
+                    }
+                    break;
+                }
+                if w.bookmarks && now >= next_bookmark {
+                    bookmark = Some(position);
+                    next_bookmark = now + st.bookmark_every;
+                    break;
+                }
+                let wake = deadline.min(if w.bookmarks { next_bookmark } else { deadline });
+                let wait = wake.saturating_duration_since(now).min(POLL);
+                st = shared
+                    .changed
+                    .wait_timeout(st, wait)
+                    .map(|(g, _)| g)
+                    .unwrap_or_else(|e| e.into_inner().0);
+            }
+        }
+        for (typ, object) in &batch {
+            if !out.event(&w, typ, object)? {
+                return Ok(false);
+            }
+        }
+        if let Some(rv) = bookmark {
+            if !out.event(&w, "BOOKMARK", &w.kind.bookmark(rv))? {
+                return Ok(false);
+            }
+        }
+        if Instant::now() >= deadline {
+            return end(&mut out);
+        }
+    }
 }
 
 fn reason(code: u16) -> &'static str {
