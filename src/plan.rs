@@ -7,6 +7,11 @@
 //! with no running agent pod gets a failed `node-without-agent` check, because nothing on that
 //! node can report for itself. DNS: forward lookups of two well-known names, reverse lookups of
 //! the service and instance IPs, and a direct query to each serving instance.
+//!
+//! With a reduced mesh ([`Reach`]), an agent plans a node's checks only when it is among the
+//! node's chosen checkers (`mesh`), and always its own node's; likewise each DNS instance's
+//! query and reverse lookup. The other targets are not its checks at all (not skipped ones):
+//! its report stays as small as its share.
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
