@@ -23,11 +23,13 @@ for a in "${archs[@]}"; do
 done
 
 # A registry on a loopback address speaks plain HTTP (the engine allows 127.0.0.0/8 so);
-# `docker manifest` talks to it itself and must be told.
+# `docker manifest` talks to it itself and must be told. INSECURE_REGISTRY=1 says so for
+# another registry the engine is configured to reach without TLS.
 registry=${image%%/*}
 insecure=()
 case $registry in
   localhost | localhost:* | 127.* | "[::1]"*) insecure=(--insecure) ;;
+  *) if [[ ${INSECURE_REGISTRY:-} == 1 ]]; then insecure=(--insecure); fi ;;
 esac
 
 for ref in "${refs[@]}"; do
