@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # The architectures the image is built for, by Docker's name: the Rust target, how `file`
 # names the ELF machine, and the qemu binfmt handler that runs it on another machine.
 # Sourced by build-release.sh, build-image.sh, check-image.sh and push-image.sh.

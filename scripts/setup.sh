@@ -35,7 +35,9 @@ fi
 # does; without root or binfmt_misc this says so, and the tests that need it fail in CI.
 binfmt=/proc/sys/fs/binfmt_misc
 conf=/usr/lib/binfmt.d/qemu-aarch64.conf
-if [[ $(uname -m) != aarch64 && ! -e $binfmt/qemu-aarch64 && -f $conf ]]; then
+if [[ -e $binfmt/qemu-aarch64 ]] && ! grep -qx enabled "$binfmt/qemu-aarch64" && [[ $(id -u) -eq 0 ]]; then
+  echo 1 >"$binfmt/qemu-aarch64" && echo "setup: enabled the qemu-aarch64 binfmt handler"
+elif [[ $(uname -m) != aarch64 && ! -e $binfmt/qemu-aarch64 && -f $conf ]]; then
   if [[ $(id -u) -ne 0 ]]; then
     echo "setup: no binfmt handler for arm64 binaries; as root: cat $conf > $binfmt/register" >&2
   else
