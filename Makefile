@@ -5,7 +5,8 @@ SHELL := /bin/bash
 REGISTRY ?= localhost
 IMAGE ?= $(REGISTRY)/k8s-network-test-daemonset
 VERSION ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
-MUSL_TARGET := x86_64-unknown-linux-musl
+# The architectures `make release`, `make image` and `make push` build or push (Docker's names).
+ARCHS ?= amd64 arm64
 CARGO ?= cargo
 
 .PHONY: help setup build release test lint unit e2e soak demo image push deploy manifests bench fuzz fuzz-short clean
@@ -13,14 +14,14 @@ CARGO ?= cargo
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | awk -F'\t' '{printf "  %-10s %s\n", $$1, $$2}'
 
-setup: ## Install what building and testing need (rustup musl target, Debian packages); idempotent
+setup: ## Install what building and testing need (Rust musl targets, Debian packages, the qemu binfmt handler for arm64); idempotent
 	@scripts/setup.sh
 
 build: ## Build the agent (debug)
 	$(CARGO) build --locked
 
-release: setup ## Build the static musl release binary (what the image ships; the soak and abuse tests measure it)
-	CC_x86_64_unknown_linux_musl=musl-gcc $(CARGO) build --release --locked --target $(MUSL_TARGET) -p k8s-network-test-daemonset
+release: setup ## Build the static musl release binaries for ARCHS (what the images ship; the soak and abuse tests measure amd64's)
+	scripts/build-release.sh $(ARCHS)
 
 lint: setup ## rustfmt check and clippy with -D warnings
 	$(CARGO) fmt --all --check
@@ -48,12 +49,12 @@ bench: setup release ## Benchmarks: ICMP prober vs fping, scrape load under the 
 	$(CARGO) test --release --locked --test bench_discovery -- --ignored --nocapture
 	$(CARGO) bench --locked --bench round_scale
 
-image: setup ## Build the static musl binary and the FROM-scratch image IMAGE:VERSION, then check it
-	scripts/build-image.sh $(IMAGE) $(VERSION)
-	scripts/check-image.sh $(IMAGE):$(VERSION)
+image: setup ## Build a FROM-scratch image per ARCHS (IMAGE:VERSION-ARCH; IMAGE:VERSION is this machine's), then check each
+	scripts/build-image.sh $(IMAGE) $(VERSION) $(ARCHS)
+	@fail=0; for a in $(ARCHS); do scripts/check-image.sh $(IMAGE):$(VERSION)-$$a $$a || fail=1; done; exit $$fail
 
-push: ## Push IMAGE:VERSION to REGISTRY (after make image)
-	docker push $(IMAGE):$(VERSION)
+push: ## Push IMAGE:VERSION-ARCH for each of ARCHS and the manifest list IMAGE:VERSION to REGISTRY (after make image)
+	scripts/push-image.sh $(IMAGE) $(VERSION) $(ARCHS)
 
 deploy: ## Render k8s.yml with IMAGE:VERSION and kubectl apply it (kube-system)
 	@mkdir -p target/manifests

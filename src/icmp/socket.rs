@@ -1,6 +1,8 @@
 //! Opening ICMP sockets and moving packets through them: non-blocking send, and `recvmsg` with
 //! the kernel's receive timestamp (SO_TIMESTAMPNS, CLOCK_REALTIME) and, on ping sockets, the
-//! error queue (IP_RECVERR), which is where their ICMP errors arrive.
+//! error queue (IP_RECVERR), which is where their ICMP errors arrive. Where SO_TIMESTAMPNS is
+//! refused (qemu-user, which runs the arm64 binary in the tests, has no SO_TIMESTAMPNS) the
+//! kernel's microsecond stamps (SO_TIMESTAMP) serve, and without either the time of reading.
 
 use std::io;
 use std::mem::{size_of, zeroed};
@@ -11,11 +13,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use super::packet::{self, Family, Message};
+use super::short_error;
 use crate::reason::Reason;
 
 // Not exported by libc for every Linux target; values from asm-generic/socket.h (x86, arm).
 const SO_RCVBUFFORCE: libc::c_int = 33;
 const SO_TIMESTAMPNS: libc::c_int = 35;
+const SO_TIMESTAMP: libc::c_int = 29;
 const SOL_RAW: libc::c_int = 255;
 const ICMP_FILTER: libc::c_int = 1;
 const ICMP6_FILTER: libc::c_int = 1;
@@ -152,7 +156,7 @@ impl IcmpSocket {
         let sock = Socket::new(domain, ty, Some(proto))?;
         sock.set_nonblocking(true)?;
         let fd = sock.as_raw_fd();
-        setsockopt_int(fd, libc::SOL_SOCKET, SO_TIMESTAMPNS, 1)?;
+        enable_timestamps(fd);
         if setsockopt_int(fd, libc::SOL_SOCKET, SO_RCVBUFFORCE, RCVBUF as libc::c_int).is_err() {
             // Without CAP_NET_ADMIN the kernel caps this at net.core.rmem_max.
             sock.set_recv_buffer_size(RCVBUF)?;
@@ -373,6 +377,13 @@ fn recvmsg(fd: RawFd, buf: &mut [u8], flags: libc::c_int) -> io::Result<Option<R
                 if ts.tv_sec > 0 {
                     out.stamp = Some(Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32));
                 }
+            } else if lvl == libc::SOL_SOCKET && ty == SO_TIMESTAMP {
+                let tv = std::ptr::read_unaligned(data as *const libc::timeval);
+                let micros = u64::try_from(tv.tv_usec).ok().filter(|&u| u < 1_000_000);
+                if let (Ok(secs @ 1..), Some(micros)) = (u64::try_from(tv.tv_sec), micros) {
+                    out.stamp =
+                        Duration::from_secs(secs).checked_add(Duration::from_micros(micros));
+                }
             } else if (lvl == libc::SOL_IP && ty == libc::IP_RECVERR)
                 || (lvl == libc::SOL_IPV6 && ty == libc::IPV6_RECVERR)
             {
@@ -391,6 +402,25 @@ fn recvmsg(fd: RawFd, buf: &mut [u8], flags: libc::c_int) -> io::Result<Option<R
             cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
         }
         Ok(Some(out))
+    }
+}
+
+/// Asks for the kernel's receive timestamps: nanoseconds, else microseconds, else none (each
+/// message is then timed when read, which adds the agent's own delay to its RTT); says which.
+fn enable_timestamps(fd: RawFd) {
+    let Err(ns) = setsockopt_int(fd, libc::SOL_SOCKET, SO_TIMESTAMPNS, 1) else {
+        return;
+    };
+    match setsockopt_int(fd, libc::SOL_SOCKET, SO_TIMESTAMP, 1) {
+        Ok(()) => log::warn!(
+            "icmp: no nanosecond receive timestamps (SO_TIMESTAMPNS: {}); using microsecond ones (SO_TIMESTAMP)",
+            short_error(&ns)
+        ),
+        Err(us) => log::warn!(
+            "icmp: no kernel receive timestamps (SO_TIMESTAMPNS: {}; SO_TIMESTAMP: {}); replies are timed when read, RTTs include the agent's own delay",
+            short_error(&ns),
+            short_error(&us)
+        ),
     }
 }
 
