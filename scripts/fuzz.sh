@@ -52,7 +52,7 @@ if ! compgen -G "$XDG_DATA_HOME/afl.rs/rustc-$rustc_version-*/afl.rs-$afl_versio
 fi
 echo "fuzz: tools ready after $((SECONDS - start))s"
 
-(cd fuzz && cargo afl build --quiet --profile "$profile" --target-dir "$root/target/fuzz" --bins)
+(cd fuzz && cargo afl build --locked --quiet --profile "$profile" --target-dir "$root/target/fuzz" --bins)
 bin_dir=$root/target/fuzz/$profile
 echo "fuzz: harnesses built after $((SECONDS - start))s; fuzzing ${seconds}s per target, $jobs at a time"
 
