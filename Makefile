@@ -9,7 +9,7 @@ VERSION ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 ARCHS ?= amd64 arm64
 CARGO ?= cargo
 
-.PHONY: help setup build release test lint unit e2e soak demo image push deploy manifests bench fuzz fuzz-short clean
+.PHONY: help setup build release test lint unit e2e soak demo image push deploy manifests rules bench fuzz fuzz-short clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | awk -F'\t' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -61,8 +61,11 @@ deploy: ## Render k8s.yml with IMAGE:VERSION and kubectl apply it (kube-system)
 	scripts/render-manifest.sh $(IMAGE) $(VERSION) > target/manifests/k8s.deploy.yml
 	kubectl apply -f target/manifests/k8s.deploy.yml
 
-manifests: ## Check k8s.yml, podmonitor.yml and networkpolicy.yml: yamllint, Kubernetes schemas, restricted profile, checkov
+manifests: ## Check k8s.yml, podmonitor.yml, networkpolicy.yml, the rules and prometheusrule.yml: yamllint, schemas, shapes, promtool, checkov
 	scripts/check-manifests.sh
+
+rules: ## Generate prometheusrule.yml from rules/networktest.rules.yml (the one source of the alert rules)
+	"$$(scripts/setup-python.sh)/python" scripts/render-rules.py
 
 fuzz: ## AFL++ on every parser, FUZZ_SECONDS (default 60) per target; findings go to fuzz/regressions/
 	scripts/fuzz.sh

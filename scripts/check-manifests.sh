@@ -2,8 +2,10 @@
 # Checks the files a user applies, k8s.yml (as shipped, and that rendering it changes only the
 # image and version), podmonitor.yml and networkpolicy.yml: no placeholder left, yamllint, the
 # Kubernetes JSON schemas of several releases (strict: unknown fields fail), and checkov's
-# Kubernetes checks (waivers are annotations in k8s.yml, each with its reason). Offline once
-# the pinned tools are installed (scripts/setup-python.sh).
+# Kubernetes checks (waivers are annotations in k8s.yml, each with its reason). And the rules:
+# rules/networktest.rules.yml through `promtool check rules`, prometheusrule.yml generated
+# from it (in sync) and of the right shape. Offline once the pinned tools are installed
+# (scripts/setup-python.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -47,17 +49,25 @@ cp podmonitor.yml "$out/podmonitor.yml"
 cp networkpolicy.yml "$out/networkpolicy.yml"
 
 echo "check-manifests: yamllint"
-"$bin/yamllint" --strict k8s.yml podmonitor.yml networkpolicy.yml .yamllint "$out/k8s.rendered.yml" || fail=1
+"$bin/yamllint" --strict k8s.yml podmonitor.yml networkpolicy.yml .yamllint "$out/k8s.rendered.yml" \
+  rules/networktest.rules.yml prometheusrule.yml || fail=1
+
+# The rules: valid for Prometheus, and prometheusrule.yml generated from them (make rules).
+echo "check-manifests: promtool check rules, prometheusrule.yml in sync"
+command -v promtool >/dev/null || { echo "check-manifests: promtool missing (make setup)" >&2; exit 1; }
+promtool check rules rules/networktest.rules.yml || fail=1
+"$bin/python" scripts/render-rules.py --check || fail=1
 
 for v in "${k8s_versions[@]}"; do
   echo "check-manifests: kubernetes-validate --strict -k $v"
   "$bin/kubernetes-validate" --strict --quiet -k "$v" "$out/k8s.yml" "$out/networkpolicy.yml" || fail=1
 done
 
-# Pod Security "restricted" and the agent's own needs; PodMonitor (a custom resource with no
-# upstream schema) by shape.
+# Pod Security "restricted" and the agent's own needs; PodMonitor and PrometheusRule (custom
+# resources with no upstream schema) by shape.
 echo "check-manifests: restricted profile and agent promises"
-"$bin/python" scripts/check_k8s_manifest.py "$out/k8s.yml" "$out/podmonitor.yml" "$out/networkpolicy.yml" || fail=1
+"$bin/python" scripts/check_k8s_manifest.py "$out/k8s.yml" "$out/podmonitor.yml" "$out/networkpolicy.yml" \
+  prometheusrule.yml rules/networktest.rules.yml || fail=1
 
 echo "check-manifests: checkov (kubernetes)"
 # --skip-download: no call home for guidelines; the checks ship inside the package.

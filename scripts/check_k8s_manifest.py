@@ -2,10 +2,11 @@
 (as the PodSecurity admission controller of Kubernetes 1.25+ enforces it) and the promises the
 agent depends on (ICMP by sysctl, downward-API env, probes, metrics port, scrape annotations).
 
-Usage: check_k8s_manifest.py RENDERED_K8S_YML PODMONITOR_YML NETWORKPOLICY_YML; prints one line
-per problem and exits 1 if there is any.
+Usage: check_k8s_manifest.py RENDERED_K8S_YML PODMONITOR_YML NETWORKPOLICY_YML PROMETHEUSRULE_YML
+RULES_SOURCE_YML; prints one line per problem and exits 1 if there is any.
 """
 
+import re
 import sys
 
 import yaml
@@ -183,6 +184,55 @@ def podmonitor_problems(pm):
     return p
 
 
+# Alerts that blame no single node: every other alert names the node in its summary.
+CLUSTER_WIDE_ALERTS = {"NetworkTestAgentsAbsent", "NetworkTestDnsServiceDown"}
+
+
+def prometheusrule_problems(pr, source):
+    """The PrometheusRule (a custom resource with no upstream schema) by shape: what the
+    operator needs to pick it up, its spec the same as the rules source, and the conventions
+    of every rule (kube-prometheus style)."""
+    where = "prometheusrule.yml"
+    if pr.get("apiVersion") != "monitoring.coreos.com/v1" or pr.get("kind") != "PrometheusRule":
+        return [f"{where}: not a monitoring.coreos.com/v1 PrometheusRule"]
+    p = []
+    meta = pr.get("metadata") or {}
+    if meta.get("namespace") != "kube-system" or not meta.get("name"):
+        p.append(f"{where}: must be named and in kube-system, with the agents")
+    labels = meta.get("labels") or {}
+    for key, value in (("prometheus", "k8s"), ("role", "alert-rules"),
+                       ("app.kubernetes.io/part-of", "k8s-network-test-daemonset")):
+        if labels.get(key) != value:
+            p.append(f"{where}: label {key} must be {value!r} (the operator's rule selectors)")
+    if pr.get("spec") != source:
+        p.append(f"{where}: spec differs from rules/networktest.rules.yml (run make rules)")
+    groups = (pr.get("spec") or {}).get("groups") or []
+    names = [g.get("name") for g in groups]
+    if not groups or len(set(names)) != len(names):
+        p.append(f"{where}: want groups with distinct names, got {names}")
+    for g in groups:
+        for r in g.get("rules") or []:
+            what = r.get("alert") or r.get("record")
+            if ("alert" in r) == ("record" in r) or not r.get("expr"):
+                p.append(f"{where}: {what}: a rule is either an alert or a record, with an expr")
+            elif "record" in r:
+                if not re.fullmatch(r"networktest:[a-z_]+:[a-z0-9_]+", r["record"]):
+                    p.append(f"{where}: {what}: record names are networktest:<what>:<unit or op>")
+            else:
+                ann = r.get("annotations") or {}
+                if not re.fullmatch(r"NetworkTest(?:[A-Z][a-z]+)+", r["alert"]):
+                    p.append(f"{where}: {what}: alert names are CamelCase with prefix NetworkTest")
+                if not re.fullmatch(r"[0-9]+[smh]", str(r.get("for", ""))):
+                    p.append(f"{where}: {what}: needs a `for:` duration such as 5m")
+                if (r.get("labels") or {}).get("severity") not in ("critical", "warning", "info"):
+                    p.append(f"{where}: {what}: needs a severity label (critical, warning, info)")
+                if not ann.get("summary") or not ann.get("description"):
+                    p.append(f"{where}: {what}: needs summary and description annotations")
+                if what not in CLUSTER_WIDE_ALERTS and "{{ $labels.node }}" not in ann.get("summary", ""):
+                    p.append(f"{where}: {what}: the summary must name the node ({{{{ $labels.node }}}})")
+    return p
+
+
 def networkpolicy_problems(np, ds):
     """The optional NetworkPolicy must select the agent pods, admit every protocol from the
     peer agents (ICMP has no port) and only the metrics port from elsewhere, and leave egress
@@ -239,6 +289,14 @@ def main():
         problems.append("networkpolicy.yml: want one document")
     for np in nps:
         problems += networkpolicy_problems(np, dss[0] if dss else None)
+    with open(sys.argv[4]) as f:
+        prs = [d for d in yaml.safe_load_all(f) if d]
+    with open(sys.argv[5]) as f:
+        source = yaml.safe_load(f)
+    if len(prs) != 1:
+        problems.append("prometheusrule.yml: want one document")
+    for pr in prs:
+        problems += prometheusrule_problems(pr, source)
     for x in problems:
         print(f"check-manifests: {x}")
     return 1 if problems else 0

@@ -1,8 +1,10 @@
 //! End to end: a 4-node cluster built from network namespaces (cluster-box), the HTTPS API
 //! stand-in, the real agent binary in every agent pod (as uid 65534 with the ping sysctl, as
-//! in the manifest), dnsmasq DNS pods, and a real Prometheus scraping every agent. Each
-//! scenario breaks the network the way real clusters break and checks that every agent
-//! reports exactly what broke, and nothing else. Needs root; in CI it must run.
+//! in the manifest), dnsmasq DNS pods, and a real Prometheus scraping every agent and
+//! evaluating the alert rules (rules/networktest.rules.yml, `for:` scaled to the 2 s rounds).
+//! Each scenario breaks the network the way real clusters break and checks that every agent
+//! reports exactly what broke, and nothing else, and that the alerts that fire name the node
+//! at fault and no other. Needs root; in CI it must run.
 //!
 //! The scenarios share one lab (it takes seconds to build) and run in order, each a named
 //! function that leaves the cluster healthy; a failure names its scenario.
@@ -24,6 +26,11 @@ use serde_json::Value;
 const AGENT: &str = env!("CARGO_BIN_EXE_k8s-network-test-daemonset");
 const ROUND_WAIT: Duration = Duration::from_secs(45);
 const N: usize = 4;
+/// How long the healthy cluster is watched for alerts: 90 rounds, which the lab's scaled
+/// `for:` durations make worth an hour and a half of a real cluster's rounds.
+const HEALTHY_WATCH: Duration = Duration::from_secs(180);
+/// The longest wait for alerts to fire or resolve (the longest lab `for:` is 20 s).
+const ALERT_WAIT: Duration = Duration::from_secs(90);
 
 /// What the scenarios hand on to the ones after them.
 #[derive(Default)]
@@ -161,6 +168,98 @@ fn prometheus_sum(lab: &Lab, want: f64) {
     );
 }
 
+/// The alerts firing now, as (alertname, node) (node empty for a cluster-wide alert).
+fn firing_alerts(lab: &Lab) -> BTreeSet<(String, String)> {
+    let p = lab.prometheus.as_ref().expect("prometheus");
+    p.alerts()
+        .expect("alerts API")
+        .iter()
+        .filter(|a| a.firing)
+        .map(|a| a.name_and_node())
+        .collect()
+}
+
+fn pairs(want: &[(&str, &str)]) -> BTreeSet<(String, String)> {
+    want.iter()
+        .map(|(a, n)| (a.to_string(), n.to_string()))
+        .collect()
+}
+
+/// Waits until exactly the alerts `want` fire, through Prometheus' alerts API, and fails as
+/// soon as another one fires; then checks that no other alert fired since `since` (the
+/// `ALERTS` series Prometheus keeps): nothing names a node that is not at fault.
+fn expect_alerts(lab: &Lab, since: Instant, want: &[(&str, &str)]) {
+    let want = pairs(want);
+    let deadline = Instant::now() + ALERT_WAIT;
+    loop {
+        let now = firing_alerts(lab);
+        let wrong: Vec<_> = now.difference(&want).collect();
+        assert!(
+            wrong.is_empty(),
+            "alerts fired that should not: {wrong:?} (want {want:?})"
+        );
+        if now == want {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "alerts after {ALERT_WAIT:?}: {now:?}, want {want:?}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let fired = fired_since(lab, since);
+    let wrong: Vec<_> = fired.difference(&want).collect();
+    assert!(
+        wrong.is_empty(),
+        "alerts fired during the scenario: {wrong:?} (want {want:?})"
+    );
+}
+
+/// Every (alertname, node) that fired since `since`, from Prometheus' `ALERTS` series.
+fn fired_since(lab: &Lab, since: Instant) -> BTreeSet<(String, String)> {
+    let p = lab.prometheus.as_ref().expect("prometheus");
+    // Whole seconds, rounded down: the window never reaches back before `since` (into an
+    // earlier scenario's alerts).
+    let window = since.elapsed().as_secs().max(1);
+    p.query_all(&format!(
+        "max_over_time(ALERTS{{alertstate=\"firing\"}}[{window}s])"
+    ))
+    .expect("query ALERTS")
+    .into_iter()
+    .map(|(labels, _)| {
+        let get = |k: &str| labels.get(k).cloned().unwrap_or_default();
+        (get("alertname"), get("node"))
+    })
+    .collect()
+}
+
+/// Waits until no alert is pending or firing (faults healed), so the next scenario starts
+/// from a quiet Prometheus.
+fn until_no_alerts(lab: &Lab) {
+    let p = lab.prometheus.as_ref().expect("prometheus");
+    let deadline = Instant::now() + ALERT_WAIT;
+    loop {
+        let alerts = p.alerts().expect("alerts API");
+        if alerts.is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "alerts still there after {ALERT_WAIT:?}: {alerts:?}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// Every rule of the rules file is loaded and evaluates without error.
+fn rules_healthy(lab: &Lab) {
+    let p = lab.prometheus.as_ref().expect("prometheus");
+    let rules = p.rules().expect("rules API");
+    assert_eq!(rules.len(), 28, "rules loaded: {rules:?}");
+    let bad: Vec<_> = rules.iter().filter(|(_, h)| h != "ok").collect();
+    assert!(bad.is_empty(), "rules that do not evaluate: {bad:?}");
+}
+
 fn all_dns_checks() -> Vec<String> {
     vec![
         "dns-service kube-dns.kube-system.svc.cluster.tst.local.".into(),
@@ -208,6 +307,42 @@ fn healthy(lab: &mut Lab, ctx: &mut Ctx) {
     assert!(table.contains("DNS: 198.19.250.10 kube-dns.kube-system.svc.cluster.tst.local"));
     assert!(table.contains("Testing 4 nodes"));
     assert!(table.contains("No status changes since previous test run."));
+    // The rules see 4 voting agents, each node checked by the 3 others, and no alert fires
+    // while the healthy cluster runs for 90 rounds.
+    let watch = Instant::now();
+    let voters = p.wait_for(
+        "count(networktest:agent_voter:info)",
+        Duration::from_secs(30),
+        |v| v == Some(4.0),
+    );
+    assert_eq!(voters, Some(4.0), "voting agents");
+    // (The node rules read the voters of the previous evaluation.)
+    let checkers = p.wait_for(
+        "count(networktest:node_checkers:count == 3)",
+        Duration::from_secs(10),
+        |v| v == Some(N as f64),
+    );
+    assert_eq!(
+        checkers,
+        Some(N as f64),
+        "every node checked by 3 voters: {:?}",
+        p.query_all("networktest:node_checkers:count")
+    );
+    rules_healthy(lab);
+    std::thread::sleep(HEALTHY_WATCH.saturating_sub(watch.elapsed()));
+    let pending: Vec<_> = p
+        .alerts()
+        .unwrap()
+        .into_iter()
+        .map(|a| a.name_and_node())
+        .collect();
+    eprintln!("healthy watch: pending alerts at the end: {pending:?}");
+    let fired = fired_since(lab, watch);
+    assert!(
+        fired.is_empty(),
+        "alerts fired in a healthy cluster: {fired:?}"
+    );
+    rules_healthy(lab);
 }
 
 /// The host and pod pings towards node 2.
@@ -221,6 +356,7 @@ fn towards_2() -> BTreeSet<String> {
 /// Node 2's underlay link down: the others fail their pings to it; node 2 fails everything
 /// that leaves it (DNS included) and cannot reach the API.
 fn node_cable_pulled(lab: &mut Lab, ctx: &mut Ctx) {
+    let since = Instant::now();
     lab.cluster.set_node_link(2, false);
     let t = now();
     let rounds = next_rounds(lab, &t);
@@ -242,6 +378,16 @@ fn node_cable_pulled(lab: &mut Lab, ctx: &mut Ctx) {
         "node 2 cannot reach the API either"
     );
     prometheus_sum(lab, 6.0); // node 2's agent cannot be scraped: its series go stale
+                              // Node 2 is named, by the votes of the 3 others and by its silent agent; nothing else.
+    expect_alerts(
+        lab,
+        since,
+        &[
+            ("NetworkTestNodeUnreachable", "node-2"),
+            ("NetworkTestAgentNotReporting", "node-2"),
+        ],
+    );
+    rules_healthy(lab);
 }
 
 /// Healed: the next rounds report the changes back to OK.
@@ -270,42 +416,59 @@ fn network_healed(lab: &mut Lab, _: &mut Ctx) {
         agent(2)
     )));
     prometheus_sum(lab, 0.0);
+    until_no_alerts(lab);
 }
 
-/// ICMP dropped at one pod: only pod-ping to that pod fails, everywhere.
+/// ICMP dropped at one pod: only pod-ping to that pod fails, everywhere; the pod network of
+/// its node is named.
 fn icmp_dropped_at_one_pod(lab: &mut Lab, ctx: &mut Ctx) {
+    let since = Instant::now();
     lab.cluster.drop_icmp_at_agent(3, true);
     let t = now();
     for r in next_rounds(lab, &t) {
         expect_failed(&r, set(&[format!("pod-ping {}", agent(3))]), ctx);
     }
     prometheus_sum(lab, 4.0);
+    expect_alerts(
+        lab,
+        since,
+        &[("NetworkTestPodNetworkUnreachable", "node-3")],
+    );
     lab.cluster.drop_icmp_at_agent(3, false);
     until_clean(lab, &now());
+    until_no_alerts(lab);
 }
 
-/// One DNS instance stopped: only its dns-instance check fails, everywhere.
+/// One DNS instance stopped: only its dns-instance check fails, everywhere; the instance and
+/// its node (node 1) are named.
 fn dns_instance_stopped(lab: &mut Lab, ctx: &mut Ctx) {
+    let since = Instant::now();
     lab.cluster.dns[1].stop();
     let t = now();
     for r in next_rounds(lab, &t) {
         expect_failed(&r, set(&["dns-instance coredns-1".to_string()]), ctx);
     }
     prometheus_sum(lab, 4.0);
+    expect_alerts(lab, since, &[("NetworkTestDnsInstanceDown", "node-1")]);
     lab.cluster.dns[1].start();
     until_clean(lab, &now());
+    until_no_alerts(lab);
 }
 
-/// DNS service IP unreachable: forward and reverse lookups fail, instances answer.
+/// DNS service IP unreachable: forward and reverse lookups fail, instances answer; the DNS
+/// service is named, no node.
 fn dns_service_unreachable(lab: &mut Lab, ctx: &mut Ctx) {
+    let since = Instant::now();
     lab.cluster.set_service_reachable(false);
     let t = now();
     for r in next_rounds(lab, &t) {
         expect_failed(&r, set(&all_dns_checks()), ctx);
     }
     prometheus_sum(lab, 20.0);
+    expect_alerts(lab, since, &[("NetworkTestDnsServiceDown", "")]);
     lab.cluster.set_service_reachable(true);
     until_clean(lab, &now());
+    until_no_alerts(lab);
 }
 
 /// The host and pod pings of a round.
@@ -322,6 +485,7 @@ fn pings(round: &Value) -> Vec<&Value> {
 /// delay (a descheduled prober thread can stretch one RTT, not most of them).
 fn latency_on_one_node(lab: &mut Lab, ctx: &mut Ctx) {
     const DELAY: f64 = 0.050;
+    let since = Instant::now();
     let slow = [
         SlowEcho::start(&lab.cluster.nodes[3].ns.name, Duration::from_millis(50)),
         SlowEcho::start(&lab.cluster.agents[3].ns.name, Duration::from_millis(50)),
@@ -358,8 +522,11 @@ fn latency_on_one_node(lab: &mut Lab, ctx: &mut Ctx) {
         median < DELAY / 2.0,
         "the delay shows towards node 3 only: median RTT to the others {median}s ({others:?})"
     );
+    // Slow by the cluster's usual RTT, for most of its checkers: node 3 is named.
+    expect_alerts(lab, since, &[("NetworkTestNodeHighRtt", "node-3")]);
     drop(slow);
     until_clean(lab, &now());
+    until_no_alerts(lab);
 }
 
 /// 30% loss on node 3, 30 echoes per target: loss shows for node 3's targets only (a host
@@ -409,8 +576,10 @@ fn loss_on_one_node(lab: &mut Lab, ctx: &mut Ctx) {
     }
     lab.cluster.set_loss(3, None);
     // The long-running agent on node 3 lost DNS packets too; its abandoned system-resolver
-    // lookups take a few seconds to drain. Start the next scenario from a clean round.
+    // lookups take a few seconds to drain. Start the next scenario from a clean round (and
+    // no alert: the long-running agents' single echoes to node 3 were lost too).
     until_clean(lab, &now());
+    until_no_alerts(lab);
 }
 
 /// Agent `i`'s `networktest_api_errors_total`, all reasons (0 before its first API error).
@@ -423,6 +592,7 @@ fn api_errors(lab: &Lab, i: usize) -> f64 {
 /// checks as before, none failing), says so in its table's `API:` line and counts the
 /// failures, and recovers by itself.
 fn api_down(lab: &mut Lab, ctx: &mut Ctx) {
+    let since = Instant::now();
     let before: Vec<f64> = (0..N).map(|i| api_errors(lab, i)).collect();
     let printed: Vec<usize> = (0..N).map(|i| lab.agent_output(i).len()).collect();
     lab.api.set_fault(Fault::CloseImmediately);
@@ -474,10 +644,13 @@ fn api_down(lab: &mut Lab, ctx: &mut Ctx) {
         assert!(r["api_error"].is_null(), "recovered: {r}");
         expect_failed(&r, BTreeSet::new(), ctx);
     }
+    // The network was fine all along: no alert.
+    expect_alerts(lab, since, &[]);
 }
 
 /// An agent pod missing from the API: every agent reports its node as without agent.
 fn agent_pod_missing(lab: &mut Lab, ctx: &mut Ctx) {
+    let since = Instant::now();
     lab.hide_agent(3, true);
     let t = now();
     for r in next_rounds(lab, &t) {
@@ -487,8 +660,10 @@ fn agent_pod_missing(lab: &mut Lab, ctx: &mut Ctx) {
     assert!(lab
         .agent_output(1)
         .contains("Checking: node-3 198.18.1.13 - (no agent pod on this node)"));
+    expect_alerts(lab, since, &[("NetworkTestNodeWithoutAgent", "node-3")]);
     lab.hide_agent(3, false);
     until_clean(lab, &now());
+    until_no_alerts(lab);
 }
 
 #[test]

@@ -15,8 +15,9 @@ use k8s_network_test_daemonset::http::{Reason, Status};
 mod common;
 
 use common::{check, round};
+use k8s_network_test_daemonset::plan::Reach;
 use k8s_network_test_daemonset::report::{self, Check, CheckKind, RoundReport};
-use k8s_network_test_daemonset::view::metrics::AgentInfo;
+use k8s_network_test_daemonset::view::metrics::{AgentInfo, Reporting};
 
 fn shared() -> Arc<Shared> {
     Arc::new(Shared::new(AgentInfo {
@@ -336,6 +337,11 @@ fn the_readme_metric_table_is_the_scrape() {
         let mut state = shared.lock();
         state.totals.record(&report);
         state.totals.api_error("timeout");
+        // The settings the alert rules read, as the agent sets them at start-up.
+        state.totals.reporting = Some(Reporting {
+            interval: std::time::Duration::from_secs(60),
+            reach: Reach::FULL,
+        });
         state.last = Some(report);
         shared.publish(&state);
     }

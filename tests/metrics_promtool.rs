@@ -4,9 +4,10 @@
 mod common;
 
 use common::{check, round};
+use k8s_network_test_daemonset::plan::Reach;
 use k8s_network_test_daemonset::report::{Check, CheckKind, RoundReport};
 use k8s_network_test_daemonset::view::metrics::{
-    render, AgentInfo, TargetSeries, Totals, CONTENT_TYPE,
+    render, AgentInfo, Reporting, TargetSeries, Totals, CONTENT_TYPE,
 };
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -134,7 +135,17 @@ fn promtool_accepts_realistic_scrape() {
     totals.record(&report);
     totals.api_error("timeout");
     totals.api_error("status-429");
-    assert_promtool_clean(&render(Some(&report), &totals, &info()));
+    // The settings the alert rules read, one of them +Inf (every agent checks each node).
+    totals.reporting = Some(Reporting {
+        interval: std::time::Duration::from_secs(60),
+        reach: Reach {
+            peers: None,
+            dns_instance_peers: Some(50),
+        },
+    });
+    let text = render(Some(&report), &totals, &info());
+    assert!(text.contains("networktest_mesh_peers{target=\"node\"} +Inf\n"));
+    assert_promtool_clean(&text);
 }
 
 #[test]

@@ -10,9 +10,10 @@ mod common;
 use std::sync::Arc;
 
 use k8s_network_test_daemonset::http::{HttpServer, Shared};
+use k8s_network_test_daemonset::plan::Reach;
 use k8s_network_test_daemonset::report::RoundReport;
 use k8s_network_test_daemonset::view::log::{self, LogTable};
-use k8s_network_test_daemonset::view::metrics::AgentInfo;
+use k8s_network_test_daemonset::view::metrics::{AgentInfo, Reporting};
 
 use common::synthetic::{rounds, NODES};
 
@@ -102,6 +103,11 @@ fn series_per_agent_stay_bounded_at_5000_nodes() {
         for reason in ["timeout", "connect", "status-429", "status-500", "deadline"] {
             state.totals.api_error(reason);
         }
+        // The settings the alert rules read, as a real agent exports them.
+        state.totals.reporting = Some(Reporting {
+            interval: std::time::Duration::from_secs(60),
+            reach: Reach::FULL,
+        });
     }
     publish(&first);
     publish(&healthy);

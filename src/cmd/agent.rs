@@ -20,7 +20,7 @@ use crate::report::RoundReport;
 use crate::round::{self, Context, Live};
 use crate::schedule::Schedule;
 use crate::view::log as table;
-use crate::view::metrics::AgentInfo;
+use crate::view::metrics::{AgentInfo, Reporting};
 
 const ABOUT: &str =
     "k8s-network-test-daemonset: checks the Kubernetes cluster network from every node \
@@ -250,6 +250,14 @@ impl Agent {
             node: self.config.node_name.clone(),
             pod: self.config.pod_name.clone(),
         }));
+        {
+            let mut state = shared.lock();
+            state.totals.reporting = Some(Reporting {
+                interval: self.config.interval,
+                reach: self.config.reach,
+            });
+            shared.publish(&state);
+        }
         let server = HttpServer::start(self.config.listen, shared.clone()).map_err(|source| {
             StartError::Listen {
                 addr: self.config.listen,

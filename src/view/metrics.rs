@@ -5,10 +5,11 @@
 //! last round knows are absent until a round has completed, so nothing stale or invented is
 //! ever exported. Rendering is pure, so tests check it without a server.
 
-use crate::report::{Check, CheckKind, Reason, RoundReport, Status, SMALL_CLUSTER_NODES};
+use crate::plan::Reach;
+use crate::report::{Check, CheckKind, LogPlace, Reason, RoundReport, Status, SMALL_CLUSTER_NODES};
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The `Content-Type` of a scrape response.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -58,6 +59,17 @@ pub struct AgentInfo {
     pub pod: String,
 }
 
+/// What the alert rules need to know of an agent's settings to read its series: how often it
+/// reports (a round older than three intervals is stale) and how many agents check each
+/// target (votes against a target are counted out of that many).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reporting {
+    /// `--interval`.
+    pub interval: Duration,
+    /// `--peers` and `--dns-instance-peers`.
+    pub reach: Reach,
+}
+
 /// A cumulative histogram of RTTs for one kind of check.
 #[derive(Debug, Clone, PartialEq)]
 struct Histogram {
@@ -98,6 +110,9 @@ impl Histogram {
 pub struct Totals {
     /// Which targets get series of their own.
     pub target_series: TargetSeries,
+    /// The settings the rules read (`networktest_round_interval_seconds`,
+    /// `networktest_mesh_peers`); not exported while `None`.
+    pub reporting: Option<Reporting>,
     rounds: u64,
     checks: BTreeMap<CheckKind, u64>,
     /// Failed and skipped checks by kind and reason: at most kinds x reasons entries, both
@@ -115,6 +130,7 @@ impl Default for Totals {
     fn default() -> Self {
         Totals {
             target_series: TargetSeries::default(),
+            reporting: None,
             rounds: 0,
             checks: CheckKind::ALL.iter().map(|&k| (k, 0)).collect(),
             failures: BTreeMap::new(),
@@ -210,6 +226,10 @@ pub fn render(last: Option<&RoundReport>, totals: &Totals, info: &AgentInfo) -> 
         &[("node", &info.node), ("pod", &info.pod)],
         1.0,
     );
+
+    if let Some(r) = &totals.reporting {
+        render_reporting(&mut out, r);
+    }
 
     out.family(
         "networktest_rounds_total",
@@ -387,6 +407,8 @@ fn render_last_round(out: &mut Out, report: &RoundReport, limits: &TargetSeries)
         }
     }
 
+    render_peer_checks(out, report);
+
     let (shown, omitted_failing, omitted_passing) = select_targets(report, limits);
     out.family(
         "networktest_target_series_omitted",
@@ -420,6 +442,69 @@ fn render_last_round(out: &mut Out, report: &RoundReport, limits: &TargetSeries)
     for c in &shown {
         if let (true, Some(rtt)) = (c.is_ok(), valid_rtt(c.rtt_seconds)) {
             out.sample("networktest_target_rtt_seconds", &target_labels(c), rtt);
+        }
+    }
+}
+
+/// The agent's settings that the alert rules read; one series each (two for the mesh).
+fn render_reporting(out: &mut Out, r: &Reporting) {
+    out.family(
+        "networktest_round_interval_seconds",
+        "gauge",
+        "The agent's --interval: time between the starts of two rounds.",
+    );
+    out.sample(
+        "networktest_round_interval_seconds",
+        &[],
+        r.interval.as_secs_f64(),
+    );
+    out.family(
+        "networktest_mesh_peers",
+        "gauge",
+        "How many agents check each target: each node besides its own agent (--peers), each DNS instance (--dns-instance-peers); +Inf when every agent does.",
+    );
+    for (target, k) in [
+        ("node", r.reach.peers),
+        ("dns-instance", r.reach.dns_instance_peers),
+    ] {
+        let k = k.map_or(f64::INFINITY, |k| k as f64);
+        out.sample("networktest_mesh_peers", &[("target", target)], k);
+    }
+}
+
+/// Checks of other nodes than the agent's own, made (passed or failed) and failed, by node
+/// kind: an agent that fails most of them is cut off itself, and its failures are no votes
+/// against the nodes it checks. At most 2 x 3 series.
+fn render_peer_checks(out: &mut Out, report: &RoundReport) {
+    let node_kinds = CheckKind::ALL
+        .into_iter()
+        .filter(|k| !matches!(k.info().log, LogPlace::Line { .. }));
+    let mut counts: BTreeMap<CheckKind, (usize, usize)> = node_kinds.map(|k| (k, (0, 0))).collect();
+    for c in &report.checks {
+        if c.target_node == report.node || c.status() == Status::Skipped {
+            continue;
+        }
+        if let Some((made, failed)) = counts.get_mut(&c.kind) {
+            *made += 1;
+            *failed += usize::from(c.is_failed());
+        }
+    }
+    for (name, help, failed) in [
+        (
+            "networktest_last_round_peer_checks",
+            "Checks of other nodes than the agent's own made (passed or failed) in the last round, by kind.",
+            false,
+        ),
+        (
+            "networktest_last_round_peer_failed_checks",
+            "Checks of other nodes than the agent's own failed in the last round, by kind.",
+            true,
+        ),
+    ] {
+        out.family(name, "gauge", help);
+        for (kind, (m, f)) in &counts {
+            let n = if failed { *f } else { *m };
+            out.sample(name, &[("kind", kind.as_str())], n as f64);
         }
     }
 }
@@ -610,6 +695,10 @@ mod tests {
         ]);
         totals.record(&r);
         totals.api_error("timeout");
+        totals.reporting = Some(Reporting {
+            interval: Duration::from_secs(60),
+            reach: Reach::FULL,
+        });
         let text = render(Some(&r), &totals, &info());
         let names: Vec<&str> = text
             .lines()
@@ -807,6 +896,54 @@ mod tests {
         let fewer = report(r.checks[..50].to_vec());
         let text = render(Some(&fewer), &totals, &info());
         assert!(!text.contains("node-0097"));
+    }
+
+    #[test]
+    fn settings_for_the_rules_and_checks_of_other_nodes() {
+        let mut totals = Totals::new();
+        let text = render(None, &totals, &info());
+        assert!(
+            !text.contains("networktest_mesh_peers"),
+            "unset: not exported"
+        );
+        totals.reporting = Some(Reporting {
+            interval: Duration::from_secs(60),
+            reach: Reach {
+                peers: Some(3),
+                dns_instance_peers: None,
+            },
+        });
+        let mut gone = on_node(4, None);
+        gone.kind = CheckKind::NodeWithoutAgent;
+        let mut skipped = on_node(5, None);
+        skipped.outcome = Outcome::skipped(Reason::NoAgent, "agent pod is terminating");
+        let r = report(vec![
+            // Its own node's checks (node-1) are not checks of peers.
+            check(CheckKind::HostPing, "node-1", false, None),
+            check(CheckKind::PodPing, "agent-x", true, Some(0.001)),
+            on_node(2, Some(0.001)),
+            on_node(3, None),
+            gone,
+            skipped,
+            check(CheckKind::DnsInstance, "coredns-a", false, None),
+        ]);
+        totals.record(&r);
+        let text = render(Some(&r), &totals, &info());
+        for line in [
+            "networktest_round_interval_seconds 60\n",
+            "networktest_mesh_peers{target=\"node\"} 3\n",
+            "networktest_mesh_peers{target=\"dns-instance\"} +Inf\n",
+            "networktest_last_round_peer_checks{kind=\"host-ping\"} 2\n",
+            "networktest_last_round_peer_failed_checks{kind=\"host-ping\"} 1\n",
+            "networktest_last_round_peer_checks{kind=\"pod-ping\"} 0\n",
+            "networktest_last_round_peer_failed_checks{kind=\"pod-ping\"} 0\n",
+            "networktest_last_round_peer_checks{kind=\"node-without-agent\"} 1\n",
+            "networktest_last_round_peer_failed_checks{kind=\"node-without-agent\"} 1\n",
+        ] {
+            assert!(text.contains(line), "{line} missing in {text}");
+        }
+        // Node kinds only: 2 families x 3 kinds.
+        assert_eq!(lines_of(&text, "networktest_last_round_peer_").len(), 6);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! A running lab: the [`Cluster`] network, the HTTPS API stand-in serving objects that match
 //! it, the real agent binary in every agent pod, and optionally a real Prometheus scraping
-//! them. Used by the end-to-end tests and by `make demo`. Dropping it stops everything.
+//! them and evaluating the alert rules (their `for:` scaled to the lab's rounds). Used by the
+//! end-to-end tests and by `make demo`. Dropping it stops everything.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
@@ -83,12 +84,16 @@ impl Lab {
         }
         if lab.options.prometheus {
             let targets: Vec<SocketAddr> = lab.agent_addrs();
+            // The alert rules, their `for:` durations as many rounds long as with the
+            // default one-minute interval.
+            let rules = crate::prometheus::lab_rules(rules_scale(&lab.options.agent_args));
             lab.prometheus = Some(Prometheus::start(
                 &lab.cluster.api,
                 SocketAddr::new(IpAddr::V4(API_IP), PROMETHEUS_PORT),
                 &targets,
                 "/prometheus.report",
                 &lab.cluster.dir,
+                Some(&rules),
             ));
         }
         lab
@@ -360,6 +365,27 @@ pub fn api_objects_as(c: &Cluster, shown: &BTreeMap<usize, Shown>) -> api::Clust
     }
 }
 
+/// How many times faster than the default minute the agents' rounds are (`--interval` in
+/// `args`: `2s`, `10s`, `500ms`, `1m`), at least 1.
+pub fn rules_scale(args: &[String]) -> u64 {
+    let interval_ms = args
+        .iter()
+        .position(|a| a == "--interval")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| {
+            let (n, unit) = v.split_at(v.find(|c: char| !c.is_ascii_digit())?);
+            let n: u64 = n.parse().ok()?;
+            match unit {
+                "ms" => Some(n),
+                "s" => Some(n * 1000),
+                "m" => Some(n * 60_000),
+                _ => None,
+            }
+        })
+        .unwrap_or(60_000);
+    (60_000 / interval_ms.max(1)).max(1)
+}
+
 fn make_world_readable(dir: &Path) {
     use std::os::unix::fs::PermissionsExt;
     let mut stack = vec![dir.to_path_buf()];
@@ -429,4 +455,19 @@ fn newest_source(root: &Path) -> Option<std::time::SystemTime> {
         }
     }
     newest
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_scale_follows_the_interval() {
+        let args = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(rules_scale(&args(&FAST_ROUNDS)), 30);
+        assert_eq!(rules_scale(&args(&["--interval", "10s"])), 6);
+        assert_eq!(rules_scale(&args(&["--interval", "500ms"])), 120);
+        assert_eq!(rules_scale(&args(&["--interval", "2m"])), 1);
+        assert_eq!(rules_scale(&args(&[])), 1);
+    }
 }

@@ -56,6 +56,9 @@ fn main() {
     println!(
         "  Prometheus:      http://127.0.0.1:9090/graph?g0.expr=sum(networktest_total_error_count)"
     );
+    println!(
+        "  alerts:          http://127.0.0.1:9090/alerts   (rules/networktest.rules.yml, `for:` scaled to the 10 s rounds)"
+    );
     for (i, n) in lab.cluster.nodes.iter().enumerate() {
         println!(
             "  agent on {:<16} curl http://127.0.0.1:{}/prometheus.report   (also /status.json)",
