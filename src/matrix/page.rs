@@ -29,19 +29,21 @@ h1{font-size:1.3em;margin:0}h2{font-size:1.1em;margin:1.2em 0 .3em}\
 #refreshing{display:none;background:#ffd;border:1px solid #cc8;padding:.3em .6em}\
 table.m{border-collapse:collapse}\
 table.m th,table.m td{border:1px solid #fff;padding:0}\
-td.x{width:15px;min-width:15px;height:15px;text-align:center;font-size:10px;line-height:15px}\
+td.x{width:15px;min-width:15px;max-width:15px;height:15px;text-align:center;font-size:10px;line-height:15px}\
 td.x:hover{outline:2px solid #000}\
-.pass{background:#2e9e44}.fail{background:#d7263d;color:#fff;font-weight:bold}\
-.skip{background:#f2c14e}.unknown{background:#8a5cd6;color:#fff}.none{background:#eee}\
-th.c{vertical-align:bottom;font-weight:normal;white-space:nowrap;padding:0 1px}\
+.x.pass{background:#2e9e44}.x.fail{background:#d7263d;color:#fff;font-weight:bold}\
+.x.skip{background:#f2c14e}.x.unknown{background:#8a5cd6;color:#fff}.x.none{background:#eee}\
+.x.nodata{background:#c8c8c8}\
+th.c{vertical-align:bottom;font-weight:normal;white-space:nowrap;padding:0 1px;max-width:15px}\
 th.c div{writing-mode:vertical-rl;transform:rotate(180deg)}\
 th.c.cf{color:#d7263d;font-weight:bold}\
-th.rh{text-align:right;font-weight:normal;white-space:nowrap;padding:0 .5em 0 0}\
-tr.fail th.rh{color:#d7263d;font-weight:bold}\
-tr.grey th,tr.grey td{background:#c8c8c8;color:#333}\
-td.why{padding:0 .5em;white-space:nowrap}\
+th.rh{text-align:right;font-weight:normal;white-space:nowrap;padding:0 .5em 0 0;position:sticky;left:0;background:#fff}\
+th.lr{text-align:left;vertical-align:bottom;font-weight:normal;padding:0 .5em}\
+tr.rfail th.rh{color:#d7263d;font-weight:bold}\
+tr.rgrey th.rh{color:#666}\
 td.r{padding:0 .5em;white-space:nowrap;color:#555}\
-tr.stale td.r{color:#d7263d}\
+tr.rgrey td.r{color:#222}\
+tr.rstale td.r{color:#d7263d}\
 .legend span.x{display:inline-block;width:15px;height:15px;vertical-align:middle;text-align:center;font-size:10px;margin:0 .2em 0 .8em}\
 </style></head><body>\n";
 
@@ -141,16 +143,21 @@ fn table<'a>(
             c = esc(c)
         );
     }
-    out.push_str("<th class=\"rh\">last round</th></tr></thead>\n<tbody>\n");
+    out.push_str("<th class=\"lr\">last round</th></tr></thead>\n<tbody>\n");
     for r in rows {
+        let row_cells = cells(r);
+        let failing = row_cells
+            .iter()
+            .flatten()
+            .any(|c| c.status == CellStatus::Failed);
         let class = if r.unreachable.is_some() {
-            "grey"
-        } else if r.failed > 0 {
-            "fail"
+            "rgrey"
+        } else if failing {
+            "rfail"
         } else {
-            "ok"
+            "rok"
         };
-        let stale = if r.stale { " stale" } else { "" };
+        let stale = if r.stale { " rstale" } else { "" };
         let _ = write!(
             out,
             "<tr class=\"{class}{stale}\" data-src=\"{n}\"><th class=\"rh\" title=\"pod {p}, version {v}\">{n}</th>",
@@ -159,16 +166,18 @@ fn table<'a>(
             v = esc(if r.version.is_empty() { "?" } else { &r.version })
         );
         match &r.unreachable {
+            // One grey bar across the row; why, where the round's time would be.
             Some(why) => {
                 let _ = write!(
                     out,
-                    "<td class=\"why\" colspan=\"{}\">{}</td><td class=\"r\">-</td>",
+                    "<td class=\"x nodata\" colspan=\"{}\" title=\"{n}: {w}\"></td><td class=\"r why\">{w}</td>",
                     columns.len().max(1),
-                    esc(why)
+                    n = esc(&r.node),
+                    w = esc(why)
                 );
             }
             None => {
-                for (c, cell) in columns.iter().zip(cells(r)) {
+                for (c, cell) in columns.iter().zip(row_cells) {
                     cell_td(out, &r.node, c, cell.as_ref());
                 }
                 let _ = write!(out, "<td class=\"r\">{}</td>", esc(&round_time(r)));
@@ -248,7 +257,7 @@ fn legend(out: &mut String) {
 <span class=\"x skip\">-</span>skipped \
 <span class=\"x unknown\">?</span>unknown result (a newer agent) \
 <span class=\"x none\"></span>not checked \
-<span class=\"x\" style=\"background:#c8c8c8\"></span>no data from that agent (why in the row)\
+<span class=\"x nodata\"></span>no data from that agent (why at the end of its row)\
 </p>\n",
     );
 }
@@ -303,7 +312,7 @@ mod tests {
         }
         // The grey row says why; the DNS block has the grey row too.
         assert_eq!(
-            html.matches("<tr class=\"grey\" data-src=\"node-02\">")
+            html.matches("<tr class=\"rgrey\" data-src=\"node-02\">")
                 .count(),
             2
         );
@@ -348,6 +357,19 @@ mod tests {
         assert!(html.contains("left out: 50 sources (50 failing) and 50 targets (0 failing)"));
         // 100 x 100 cells stay a page of a few MB at most.
         assert!(html.len() < 3_000_000, "{} bytes", html.len());
+    }
+
+    /// Writes sample pages (4 nodes with one down, and 150 nodes) to `target/` to look at.
+    #[test]
+    #[ignore = "writes target/matrix-sample-*.html; run by hand"]
+    fn write_sample_pages() {
+        for (name, i) in [("4", input(4, Some(2))), ("150", input(150, Some(120)))] {
+            let path = format!(
+                "{}/target/matrix-sample-{name}.html",
+                env!("CARGO_MANIFEST_DIR")
+            );
+            std::fs::write(&path, page(&build(i))).unwrap();
+        }
     }
 
     #[test]

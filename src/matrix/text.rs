@@ -26,7 +26,11 @@ pub fn render(m: &Matrix) -> String {
         &mut out,
         &format!(
             "Matrix of {} nodes, built {} by the agent on {}",
-            m.nodes, m.built_at, m.by
+            m.nodes,
+            m.built_at
+                .get(11..19)
+                .map_or_else(|| "?".to_string(), |t| format!("{t} UTC")),
+            label(&m.by)
         ),
     );
     line(
@@ -230,7 +234,7 @@ mod tests {
         assert_eq!(
             lines[..9],
             [
-                "Matrix of 4 nodes, built 2026-11-30T08:00:10.000Z by the agent on node-00",
+                "Matrix of 4 nodes, built 08:00:10 UTC by the agent on node-00",
                 "Rows: sources (the agent on that node); columns: targets (numbered below).",
                 "Cells: . passed  X failed  s skipped  ? unknown  (blank) not checked",
                 "",
