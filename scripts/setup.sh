@@ -2,7 +2,7 @@
 # Installs what building and testing need on a fresh Debian machine; fast when all is there.
 set -euo pipefail
 
-debs=(musl-tools file dnsmasq-base fping iproute2 iptables prometheus procps)
+debs=(musl-tools file dnsmasq-base fping iproute2 iptables prometheus procps chromium)
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

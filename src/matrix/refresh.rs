@@ -590,6 +590,7 @@ mod tests {
             match v4.octets()[2] {
                 7 => Err(FetchError::Timeout),
                 8 => Ok(b"garbage".to_vec()),
+                11 => Err(FetchError::Status(404)),
                 i => Ok(serde_json::to_vec(&summary(&format!("node-{i:02}"), &[], &[])).unwrap()),
             }
         };
@@ -613,6 +614,10 @@ mod tests {
             err(8)
         );
         assert!(out[9].1.data.is_ok());
+        assert_eq!(
+            err(11),
+            "no summary from 198.19.11.10:8123: answered 404 (an agent too old to have a summary)"
+        );
         // A refresh past its deadline fetches nothing more.
         let late = Instant::now() - Duration::from_secs(60);
         let out = run(jobs(&m, &own, 8123), &s, &fetch, late);
