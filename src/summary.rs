@@ -23,6 +23,9 @@ pub const FORMAT: u32 = 1;
 pub const MAX_TARGETS: usize = 2_000;
 /// Cluster-wide (DNS) results listed at most.
 pub const MAX_DNS: usize = 64;
+/// Checks listed per target node at most (a node has a host ping per InternalIP and a pod
+/// ping per pod IP: a few).
+pub const MAX_CHECKS_PER_TARGET: usize = 16;
 /// A failure message is cut to this many characters (it ends up in a tooltip).
 pub const MAX_MESSAGE: usize = 160;
 
@@ -142,7 +145,10 @@ impl Summary {
                         });
                         targets.len().saturating_sub(1)
                     });
-                    if let Some(t) = targets.get_mut(i) {
+                    if let Some(t) = targets
+                        .get_mut(i)
+                        .filter(|t| t.checks.len() < MAX_CHECKS_PER_TARGET)
+                    {
                         t.checks.push(entry(c));
                     }
                 }
@@ -163,7 +169,7 @@ impl Summary {
             started_unix: crate::timefmt::parse_rfc3339(&r.started_at).unwrap_or(0.0),
             duration_seconds: r.duration_seconds,
             interval_seconds: w.interval_seconds,
-            api_error: r.api_error.clone(),
+            api_error: r.api_error.as_deref().map(|e| cut(e, 2 * MAX_MESSAGE)),
             targets,
             omitted_targets,
             dns,

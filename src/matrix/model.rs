@@ -285,21 +285,17 @@ pub fn build(input: Input) -> Matrix {
 }
 
 fn build_with(input: Input, max: usize) -> Matrix {
-    // Every target: the known nodes, and whatever a source checked.
+    // The columns: the nodes this agent knows (a peer's summary cannot add one: a target it
+    // names that is not a known node is left out).
     let mut targets: BTreeSet<&str> = input.nodes.iter().map(String::as_str).collect();
+    targets.extend(input.sources.iter().map(|s| s.node.as_str()));
     let mut dns_columns: BTreeSet<&str> = BTreeSet::new();
-    for s in &input.sources {
-        targets.insert(&s.node);
-        if let Ok(d) = &s.data {
-            targets.extend(d.cells.keys().map(String::as_str));
-            dns_columns.extend(d.dns.keys().map(String::as_str));
-        }
-    }
     let mut failed_in: HashMap<&str, usize> = HashMap::new();
     for s in &input.sources {
         if let Ok(d) = &s.data {
+            dns_columns.extend(d.dns.keys().map(String::as_str));
             for (t, c) in &d.cells {
-                if c.status == CellStatus::Failed {
+                if c.status == CellStatus::Failed && targets.contains(t.as_str()) {
                     *failed_in.entry(t.as_str()).or_default() += 1;
                 }
             }
@@ -324,10 +320,12 @@ fn build_with(input: Input, max: usize) -> Matrix {
         .collect();
     drop(failed_in);
 
+    let known: BTreeSet<String> = targets.iter().map(|t| t.to_string()).collect();
+    let is_known = |t: &str| known.contains(t);
     let mut rows: Vec<Row> = input
         .sources
         .into_iter()
-        .map(|s| row(s, &columns, &dns_columns, input.built_unix))
+        .map(|s| row(s, &columns, &dns_columns, input.built_unix, &is_known))
         .collect();
     rows.sort_by(|a, b| a.node.cmp(&b.node));
     let mut omitted_rows = 0;
@@ -393,7 +391,13 @@ fn pick(
     )
 }
 
-fn row(s: Source, columns: &[String], dns_columns: &[String], built_unix: f64) -> Row {
+fn row(
+    s: Source,
+    columns: &[String],
+    dns_columns: &[String],
+    built_unix: f64,
+    known: &dyn Fn(&str) -> bool,
+) -> Row {
     match s.data {
         Err(why) => Row {
             node: s.node,
@@ -412,6 +416,7 @@ fn row(s: Source, columns: &[String], dns_columns: &[String], built_unix: f64) -
             dns: vec![None; dns_columns.len()],
         },
         Ok(mut d) => {
+            d.cells.retain(|t, _| known(t));
             let failed = count(&d.cells, |s| s == CellStatus::Failed);
             let passed = count(&d.cells, |s| s == CellStatus::Passed);
             let other = d.cells.len().saturating_sub(failed).saturating_sub(passed);
@@ -692,6 +697,27 @@ pub(crate) mod tests {
             "every source fails towards node-120"
         );
         assert_eq!((m.omitted_columns, m.omitted_failing_columns), (50, 0));
+    }
+
+    #[test]
+    fn a_summary_cannot_add_columns() {
+        let mut i = input(3, None);
+        if let Ok(d) = &mut i.sources[1].data {
+            for k in 0..500 {
+                d.cells.insert(
+                    format!("aaa-fake-{k}"),
+                    Cell {
+                        status: CellStatus::Failed,
+                        rtt_seconds: None,
+                        detail: String::new(),
+                    },
+                );
+            }
+        }
+        let m = build(i);
+        assert_eq!(m.columns, names(3));
+        assert!(!m.summarised);
+        assert_eq!((m.rows[1].failed, m.rows[1].passed), (0, 3));
     }
 
     #[test]
