@@ -18,6 +18,9 @@ pub const FULL_NODES: usize = 100;
 pub const MAX_DNS_COLUMNS: usize = 32;
 /// The most checks one cell's detail lists.
 const MAX_DETAIL_ENTRIES: usize = 8;
+/// How a row's reason starts when the refresh left the peer out (out of time or bytes) rather
+/// than the peer failing to answer: such rows come last when rows are left out.
+pub const NOT_FETCHED: &str = "not fetched: ";
 
 /// What a cell shows: the worst result of the source's checks of that target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -104,9 +107,24 @@ pub struct Row {
 }
 
 impl Row {
-    /// Whether the row counts as failing: a failed cell, or no data at all.
+    /// Whether the row counts as failing: a failed cell, or no data from a peer that was asked.
     pub fn failing(&self) -> bool {
-        self.failed > 0 || self.unreachable.is_some()
+        self.failed > 0
+            || self
+                .unreachable
+                .as_deref()
+                .is_some_and(|w| !w.starts_with(NOT_FETCHED))
+    }
+
+    /// The order of rows when not all are shown: rows whose peer did not answer first, then
+    /// those with the most failed cells, then the ones the refresh left out; by name within.
+    fn rank(&self) -> (u8, std::cmp::Reverse<usize>) {
+        let class = match self.unreachable.as_deref() {
+            Some(w) if w.starts_with(NOT_FETCHED) => 2,
+            Some(_) => 0,
+            None => 1,
+        };
+        (class, std::cmp::Reverse(self.failed))
     }
 }
 
@@ -331,19 +349,7 @@ fn build_with(input: Input, max: usize) -> Matrix {
     let mut omitted_rows = 0;
     let mut omitted_failing_rows = 0;
     if summarised {
-        // Rows without data first, then the failing ones (most failed cells first).
-        rows.sort_by(|a, b| {
-            (
-                a.unreachable.is_none(),
-                std::cmp::Reverse(a.failed),
-                &a.node,
-            )
-                .cmp(&(
-                    b.unreachable.is_none(),
-                    std::cmp::Reverse(b.failed),
-                    &b.node,
-                ))
-        });
+        rows.sort_by(|a, b| (a.rank(), &a.node).cmp(&(b.rank(), &b.node)));
         if rows.len() > max {
             let rest = rows.split_off(max);
             omitted_rows = rest.len();
@@ -486,14 +492,7 @@ pub fn select(m: &Matrix, max: usize) -> Selection {
     };
     if !fits {
         columns.sort_by_key(|&c| (std::cmp::Reverse(failed_at(c)), c));
-        rows.sort_by_key(|&r| {
-            let row = m.rows.get(r);
-            (
-                row.is_none_or(|x| x.unreachable.is_none()),
-                std::cmp::Reverse(row.map_or(0, |x| x.failed)),
-                r,
-            )
-        });
+        rows.sort_by_key(|&r| (m.rows.get(r).map(Row::rank), r));
         if columns.len() > max {
             let rest = columns.split_off(max);
             s.omitted_columns = s.omitted_columns.saturating_add(rest.len());
@@ -718,6 +717,18 @@ pub(crate) mod tests {
         assert_eq!(m.columns, names(3));
         assert!(!m.summarised);
         assert_eq!((m.rows[1].failed, m.rows[1].passed), (0, 3));
+    }
+
+    #[test]
+    fn rows_the_refresh_left_out_come_after_the_failures() {
+        let mut i = input(150, Some(120));
+        for s in i.sources.iter_mut().skip(10).take(30) {
+            s.data = Err(format!("{NOT_FETCHED}the refresh ran out of its 20s"));
+        }
+        let m = build_with(i, 100);
+        assert_eq!(m.rows[0].node, "node-120");
+        assert!(m.rows[1..100].iter().all(|r| r.unreachable.is_none()));
+        assert_eq!((m.omitted_rows, m.omitted_failing_rows), (50, 20));
     }
 
     #[test]

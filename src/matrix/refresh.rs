@@ -422,12 +422,14 @@ fn run(
                 let left = s.deadline.saturating_sub(started.elapsed());
                 let data = if left.is_zero() {
                     Err(format!(
-                        "not fetched: the refresh ran out of its {}",
+                        "{}the refresh ran out of its {}",
+                        model::NOT_FETCHED,
                         crate::duration::format(s.deadline)
                     ))
                 } else if used.load(Ordering::Relaxed) >= s.budget {
                     Err(format!(
-                        "not fetched: the refresh already read {} MiB of summaries",
+                        "{}the refresh already read {} MiB of summaries",
+                        model::NOT_FETCHED,
                         s.budget / (1024 * 1024)
                     ))
                 } else {
