@@ -84,8 +84,9 @@ pub fn route(
 /// there, and the matrix's body (or a placeholder before the first).
 fn matrix_page(pages: &Pages, now: &Now) -> Reply {
     let mut body = vec![Chunk::Static(page::HEAD_START.as_bytes())];
-    if now.refreshing || now.built.is_none() {
-        body.push(Chunk::Static(page::REFRESHING_HEAD.as_bytes()));
+    match &now.built {
+        Some(b) if !now.refreshing => body.push(Chunk::Shared(b.head.clone())),
+        _ => body.push(Chunk::Static(page::REFRESHING_HEAD.as_bytes())),
     }
     body.push(match (&now.built, now.waiting) {
         (Some(b), _) => Chunk::Shared(b.page.clone()),
@@ -165,6 +166,7 @@ mod tests {
                 built: built.then(|| {
                     Arc::new(Built {
                         at: Instant::now(),
+                        head: Arc::from(&b"<meta http-equiv=\"refresh\" content=\"61\">"[..]),
                         page: Arc::from(&b"<body>the matrix</body>"[..]),
                         json: Arc::from(&b"{\"rows\":[]}"[..]),
                     })
@@ -260,7 +262,8 @@ mod tests {
         let (code, page) = get_with("/", true, &fresh);
         assert_eq!(code, 200);
         assert!(page.starts_with("<!doctype html>") && page.ends_with("<body>the matrix</body>"));
-        assert!(!page.contains("http-equiv=\"refresh\""));
+        assert!(page.contains("content=\"61\""), "reloads after an interval");
+        assert!(!page.contains("content=\"2\""));
         let (_, json) = get_with("/matrix.json?peer=198.18.0.99", true, &fresh);
         let v: serde_json::Value = serde_json::from_str(&json).unwrap();
         assert_eq!(v["refreshing"], false);
@@ -270,7 +273,7 @@ mod tests {
 
         let refreshing = fake(true, true, false);
         let (_, page) = get_with("/", true, &refreshing);
-        assert!(page.contains("http-equiv=\"refresh\"") && page.contains("the matrix"));
+        assert!(page.contains("content=\"2\"") && page.contains("the matrix"));
         let (_, json) = get_with("/matrix.json", true, &refreshing);
         assert!(json.starts_with("{\"refreshing\":true,"), "{json}");
 

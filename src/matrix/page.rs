@@ -22,6 +22,13 @@ pub const HEAD_START: &str = "<!doctype html>\n<html lang=\"en\"><head><meta cha
 pub const REFRESHING_HEAD: &str =
     "<meta http-equiv=\"refresh\" content=\"2\"><style>#refreshing{display:block}</style>\n";
 
+/// The per-request piece of a current matrix: reload once it may be refreshed (after an
+/// interval, at least 5 s).
+pub fn reload_head(interval: Duration) -> String {
+    let seconds = interval.as_secs().max(5).saturating_add(1);
+    format!("<meta http-equiv=\"refresh\" content=\"{seconds}\">\n")
+}
+
 const STYLE: &str = "<style>\
 body{font:13px/1.4 system-ui,sans-serif;margin:1em;color:#222}\
 h1{font-size:1.3em;margin:0}h2{font-size:1.1em;margin:1.2em 0 .3em}\

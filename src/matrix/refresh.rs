@@ -119,6 +119,9 @@ impl Members {
 #[derive(Debug)]
 pub struct Built {
     pub at: Instant,
+    /// The page's per-request piece once this matrix is current: reload after an interval,
+    /// so an open page stays current (and keeps the matrix refreshed while it is open).
+    pub head: Arc<[u8]>,
     /// The page's body ([`page::render`]).
     pub page: Arc<[u8]>,
     /// `/matrix.json`'s `matrix`.
@@ -326,6 +329,7 @@ fn refresh(inner: &Inner) {
     };
     let built = Arc::new(Built {
         at: Instant::now(),
+        head: Arc::from(page::reload_head(s.interval).into_bytes()),
         page: Arc::from(page.into_bytes()),
         json: Arc::from(json),
     });
