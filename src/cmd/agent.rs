@@ -15,7 +15,7 @@ use crate::dns;
 use crate::http::{HttpServer, Shared};
 use crate::icmp::{ProbeOptions, Prober};
 use crate::kube::{self, Snapshot};
-use crate::matrix::{self, Members};
+use crate::matrix;
 use crate::plan;
 use crate::report::RoundReport;
 use crate::round::{self, Context, Live};
@@ -99,9 +99,9 @@ fn run(argv: Vec<String>) -> Result<i32, StartError> {
     let planner = plan::Planner::new(&domain, &config.node_name, config.reach);
     // --once lists once; the long-running agent lists once, then watches.
     let members = if config.once {
-        Source::Once(Box::new((client, watch_options)))
+        Members::Once(Box::new((client, watch_options)))
     } else {
-        Source::Watched(kube::Discovery::start(client, watch_options)?)
+        Members::Watched(kube::Discovery::start(client, watch_options)?)
     };
     let agent = Agent {
         planner,
@@ -156,14 +156,14 @@ struct Agent {
     /// What each round checks; keeps the reduced mesh's choice between rounds.
     planner: plan::Planner,
     config: Config,
-    members: Source,
+    members: Members,
     prober: Prober,
     /// The members of the last round's snapshot, for the matrix (taken by the loop).
-    seen: Option<Members>,
+    seen: Option<matrix::Members>,
 }
 
 /// Where a round's members come from.
-enum Source {
+enum Members {
     /// `--once`: one list of each resource.
     Once(Box<(kube::Client, kube::WatchOptions)>),
     /// Watched in the background; a round reads the views (the last known members while the
@@ -185,13 +185,13 @@ impl Agent {
         api_errors: &mut Vec<String>,
     ) -> Result<(Snapshot, Option<String>, Duration), kube::Error> {
         match &self.members {
-            Source::Once(once) => kube::Discovery::once(&once.0, &once.1)
+            Members::Once(once) => kube::Discovery::once(&once.0, &once.1)
                 .map(|s| (s, None, Duration::ZERO))
                 .inspect_err(|e| {
                     log::error!("kubernetes api: {e}");
                     api_errors.push(e.kind().to_string());
                 }),
-            Source::Watched(discovery) => {
+            Members::Watched(discovery) => {
                 let current = discovery.current();
                 api_errors.extend(current.errors.iter().map(|k| k.to_string()));
                 if let Some(e) = &current.api_error {
@@ -215,7 +215,7 @@ impl Agent {
         };
         let plan = self.planner.plan(&snapshot);
         if !self.config.once {
-            self.seen = Some(Members::of(&snapshot, &self.config.node_name));
+            self.seen = Some(matrix::Members::of(&snapshot, &self.config.node_name));
         }
         let ctx = Context {
             node: &self.config.node_name,
