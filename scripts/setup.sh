@@ -6,7 +6,7 @@
 # from the distribution's release, the Rust targets with the pinned toolchain.
 set -euo pipefail
 
-debs=(musl-tools clang file dnsmasq-base fping iproute2 iptables prometheus procps qemu-user-static docker-registry)
+debs=(musl-tools clang file dnsmasq-base fping iproute2 iptables prometheus procps qemu-user-static docker-registry chromium)
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -35,6 +35,7 @@ pub const FLAGS: &[Flag] = &[
     Flag { name: "listen", env: "NETTEST_LISTEN", value: Some("ADDR:PORT"), default: D::Value("[::]:8123"), help: "Where to serve metrics, status and health (IPv4 too)" },
     Flag { name: "once", env: "NETTEST_ONCE", value: None, default: D::None, help: "Run one round, print it, exit 0 (all passed), 1 (a check failed) or 2 (round could not run)" },
     Flag { name: "output", env: "NETTEST_OUTPUT", value: Some("FORMAT"), default: D::Value("text"), help: "With --once: text (the log table) or json (the round as JSON)" },
+    Flag { name: "log-format", env: "NETTEST_LOG_FORMAT", value: Some("FORMAT"), default: D::Value("text"), help: "How rounds are logged to stdout: text (the table) or json (a line per failed or changed check and one per round)" },
     Flag { name: "log-table", env: "NETTEST_LOG_TABLE", value: Some("MODE"), default: D::Value("auto"), help: "full (a row per node), failures (summary: failing and changed nodes only, capped), or auto (full up to 50 nodes)" },
     Flag { name: "max-pps", env: "NETTEST_MAX_PPS", value: Some("N"), default: D::Value("0"), help: "At most N echo requests sent per second, spreading a round's sends (0: no ceiling)" },
     Flag { name: "peers", env: "NETTEST_PEERS", value: Some("K"), default: D::Computed("every peer"), help: "Check each node from K other agents only, chosen by rendezvous hashing (its own agent always checks it)" },
@@ -146,6 +147,8 @@ pub struct Config {
     pub output: Output,
     /// How the round's log block lists nodes.
     pub log_table: crate::view::log::LogTable,
+    /// Table or JSON lines.
+    pub log_format: crate::view::json_log::LogFormat,
     /// Echo requests per second at most; 0: no ceiling.
     pub max_pps: u32,
     /// How many agents check each node and each DNS instance.
@@ -199,6 +202,8 @@ impl Config {
         let size = number_flag(args, "size", 0, 65_000)?;
         let log_table = crate::view::log::LogTable::parse(value(args, "log-table")?)
             .map_err(|e| ConfigError::invalid("log-table", e))?;
+        let log_format = crate::view::json_log::LogFormat::parse(value(args, "log-format")?)
+            .map_err(|e| ConfigError::invalid("log-format", e))?;
         let max_pps = number_flag(args, "max-pps", 0, MAX_PPS)?;
         let peers = match args.get("peers") {
             None => None,
@@ -223,6 +228,7 @@ impl Config {
             once: args.is_set("once"),
             output,
             log_table,
+            log_format,
             max_pps: u32::try_from(max_pps).unwrap_or(u32::MAX),
             reach: crate::plan::Reach {
                 peers: peers.and_then(|k| usize::try_from(k).ok()),
@@ -233,7 +239,7 @@ impl Config {
 }
 
 /// `ADDR:PORT`, `[V6]:PORT` or a bare `:PORT`/`PORT` (all addresses).
-fn parse_listen(text: &str) -> Result<SocketAddr, ConfigError> {
+pub fn parse_listen(text: &str) -> Result<SocketAddr, ConfigError> {
     let t = text.trim();
     let port_only = t.strip_prefix(':').unwrap_or(t);
     if let Ok(port) = port_only.parse::<u16>() {
@@ -342,6 +348,10 @@ mod tests {
             c.log_table,
             crate::view::log::LogTable::parse(&doc("log-table")).unwrap()
         );
+        assert_eq!(
+            c.log_format,
+            crate::view::json_log::LogFormat::parse(&doc("log-format")).unwrap()
+        );
         assert_eq!(c.max_pps.to_string(), doc("max-pps"));
         assert_eq!(c.reach.peers, None, "every peer");
         assert_eq!(
@@ -374,6 +384,7 @@ mod tests {
             ("icmp-socket", "tcp"),
             ("size", "70000"),
             ("log-table", "some"),
+            ("log-format", "yaml"),
             ("max-pps", "-1"),
             ("peers", "0"),
             ("dns-instance-peers", "0"),

@@ -39,6 +39,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("resolv_conf", resolv_conf),
     ("cli", cli),
     ("http_head", http_head),
+    ("peer_summary", peer_summary),
 ];
 
 /// Longest text an ICMP error may turn into (it ends up in a table cell and a log line).
@@ -876,4 +877,97 @@ pub fn http_head(data: &[u8]) {
             let _ = parse_head(data.get(len..).unwrap_or(&[]));
         }
     }
+}
+
+/// A peer agent's answer to `/summary.json`, whole (head and body), as the matrix refresh
+/// reads it: the response parser, the summary, the matrix of it and this agent, the page and
+/// the text. No panic; the body never exceeds the cap; the page has only the page's own tags
+/// (a peer's text is escaped); the text fits in 80 columns; the matrix JSON reads back.
+pub fn peer_summary(data: &[u8]) {
+    use crate::matrix::{fetch, model, page, text};
+    use crate::summary::Summary;
+    use crate::view::metrics::AgentInfo;
+
+    const CAP: usize = 64 * 1024;
+    let body = match fetch::parse_response(data, CAP) {
+        Ok(b) => b,
+        Err(_) => data, // the body alone, as if the head had been fine
+    };
+    assert!(body.len() <= data.len());
+    let peer = match Summary::parse(body) {
+        Ok(s) => {
+            assert!(!s.node.is_empty());
+            Ok(model::reduce(s))
+        }
+        Err(e) => Err(e),
+    };
+    let own = Summary {
+        format: 1,
+        node: "node-0".into(),
+        pod: "agent-0".into(),
+        version: "0.2.0".into(),
+        started_at: "2026-11-30T08:00:00.000Z".into(),
+        started_unix: 1_796_025_600.0,
+        duration_seconds: 1.0,
+        interval_seconds: 60.0,
+        api_error: None,
+        targets: vec![],
+        omitted_targets: 0,
+        dns: vec![],
+        omitted_dns: 0,
+    };
+    let m = model::build(model::Input {
+        by: "node-0".into(),
+        built_at: "2026-11-30T08:00:10.000Z".into(),
+        built_unix: 1_796_025_610.0,
+        nodes: vec!["node-0".into(), "node-1".into()],
+        sources: vec![
+            model::Source {
+                node: "node-0".into(),
+                pod: "agent-0".into(),
+                data: Ok(model::reduce(own)),
+            },
+            model::Source {
+                node: "node-1".into(),
+                pod: "agent-1".into(),
+                data: peer,
+            },
+        ],
+    });
+    let info = AgentInfo {
+        version: "0.2.0".into(),
+        node: "node-0".into(),
+        pod: "agent-0".into(),
+    };
+    let html = page::render(&m, &info, Duration::from_secs(60));
+    const TAGS: &[&str] = &[
+        "style", "/style", "/head", "body", "/body", "h1", "/h1", "h2", "/h2", "p", "/p", "a",
+        "/a", "b", "/b", "code", "/code", "table", "/table", "thead", "/thead", "tbody", "/tbody",
+        "tr", "/tr", "th", "/th", "td", "/td", "div", "/div", "span", "/span", "/html",
+    ];
+    for (i, _) in html.match_indices('<') {
+        let rest = &html[i + 1..];
+        let name: String = rest
+            .chars()
+            .take_while(|c| *c == '/' || c.is_ascii_alphanumeric())
+            .collect();
+        assert!(
+            TAGS.contains(&name.as_str()),
+            "a tag <{name} from a peer's text"
+        );
+    }
+    let t = text::render(&m);
+    for line in t.lines() {
+        assert!(
+            line.chars().count() <= text::WIDTH,
+            "a line over 80 columns: {line:?}"
+        );
+        assert!(
+            !line.chars().any(char::is_control),
+            "a control character: {line:?}"
+        );
+    }
+    let json = serde_json::to_string(&m).expect("the matrix encodes");
+    let back: model::Matrix = serde_json::from_str(&json).expect("the matrix reads back");
+    assert_eq!(back.rows.len(), m.rows.len());
 }

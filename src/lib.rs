@@ -14,8 +14,10 @@
 //!   checked by only some agents); `round`: running it, one executor per probe family;
 //!   `report`: the `RoundReport` and its checks (passed, failed or skipped); `schedule`:
 //!   when rounds start.
-//! - `icmp`, `dns`: the probes. `view`: the log table and the Prometheus text, views of a
-//!   `RoundReport`; `http`: the bounded server of the endpoints.
+//! - `icmp`, `dns`: the probes. `view`: the log table (or JSON lines) and the Prometheus
+//!   text, views of a `RoundReport`; `http`: the bounded server of the endpoints.
+//! - `summary`: the compact per-agent summary peers read; `matrix`: the whole-cluster
+//!   matrix built from them while someone looks (page, JSON, the `matrix` command).
 
 // Nothing that arrives from the network, the API or a file may panic the agent: no unwrap,
 // expect, panic or unchecked indexing outside tests (clippy enforces it in `make lint`).
@@ -41,12 +43,14 @@ pub mod http;
 pub mod icmp;
 mod kind;
 pub mod kube;
+pub mod matrix;
 pub mod mesh;
 pub mod plan;
 mod reason;
 pub mod report;
 pub mod round;
 pub mod schedule;
+pub mod summary;
 pub mod timefmt;
 pub mod view;
 

@@ -405,9 +405,9 @@ fn unready_until_the_first_round() {
     lab.round_after(0, &t, Duration::from_secs(30));
     assert_eq!(lab.agent_get(0, "/readyz").unwrap().status, 200);
     assert_eq!(lab.agent_get(0, "/status.json").unwrap().status, 200);
-    // (The landing page, as its body does not change from one round to the next.)
-    let page = lab.agent_get(0, "/").unwrap();
-    let head = lab.agent_request(0, "HEAD", "/").unwrap();
+    // (`/livez`, as its body does not change from one request to the next.)
+    let page = lab.agent_get(0, "/livez").unwrap();
+    let head = lab.agent_request(0, "HEAD", "/livez").unwrap();
     assert_eq!((head.status, head.body.as_str()), (200, ""));
     assert_eq!(
         head.header("content-length"),

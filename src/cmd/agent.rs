@@ -15,17 +15,19 @@ use crate::dns;
 use crate::http::{HttpServer, Shared};
 use crate::icmp::{ProbeOptions, Prober};
 use crate::kube::{self, Snapshot};
+use crate::matrix;
 use crate::plan;
 use crate::report::RoundReport;
 use crate::round::{self, Context, Live};
 use crate::schedule::Schedule;
+use crate::view::json_log::{self, LogFormat};
 use crate::view::log as table;
 use crate::view::metrics::{AgentInfo, Reporting};
 
 const ABOUT: &str =
     "k8s-network-test-daemonset: checks the Kubernetes cluster network from every node \
 (ICMP to every agent pod and node, cluster DNS) and serves the results to Prometheus.\n\
-Subcommands: `ping TARGET...` (see `ping --help`).";
+Subcommands: `ping TARGET...` (see `ping --help`), `matrix` (see `matrix --help`).";
 
 /// Runs the agent with its arguments; returns the exit code (a start-up error is logged as
 /// one line and is exit code 2).
@@ -106,6 +108,7 @@ fn run(argv: Vec<String>) -> Result<i32, StartError> {
         config,
         members,
         prober,
+        seen: None,
     };
     if agent.config.once {
         agent.once()
@@ -155,6 +158,8 @@ struct Agent {
     config: Config,
     members: Members,
     prober: Prober,
+    /// The members of the last round's snapshot, for the matrix (taken by the loop).
+    seen: Option<matrix::Members>,
 }
 
 /// Where a round's members come from.
@@ -209,6 +214,9 @@ impl Agent {
             Err(e) => return Outcome::NoMembers(e),
         };
         let plan = self.planner.plan(&snapshot);
+        if !self.config.once {
+            self.seen = Some(matrix::Members::of(&snapshot, &self.config.node_name));
+        }
         let ctx = Context {
             node: &self.config.node_name,
             pod: &self.config.pod_name,
@@ -231,10 +239,18 @@ impl Agent {
             Outcome::Done(report) => {
                 match self.config.output {
                     Output::Json => print_block(&(serde_json::to_string_pretty(&report)? + "\n")),
-                    Output::Text => print_block(&table::render(&report, self.config.log_table)),
+                    Output::Text => print_block(&self.log_view(&report)),
                 }
                 Ok(i32::from(report.errors > 0))
             }
+        }
+    }
+
+    /// The round as the log shows it (`--log-format`, `--log-table`).
+    fn log_view(&self, report: &RoundReport) -> String {
+        match self.config.log_format {
+            LogFormat::Text => table::render(report, self.config.log_table),
+            LogFormat::Json => json_log::render(report),
         }
     }
 
@@ -245,11 +261,18 @@ impl Agent {
             signal_hook::flag::register(sig, stop.clone()).map_err(StartError::Signal)?;
         }
         spawn_exit_watchdog(stop.clone());
-        let shared = Arc::new(Shared::new(AgentInfo {
-            version: env!("CARGO_PKG_VERSION").to_string(),
-            node: self.config.node_name.clone(),
-            pod: self.config.pod_name.clone(),
-        }));
+        let shared = Arc::new(Shared::with_matrix(
+            AgentInfo {
+                version: env!("CARGO_PKG_VERSION").to_string(),
+                node: self.config.node_name.clone(),
+                pod: self.config.pod_name.clone(),
+            },
+            matrix::Settings {
+                interval: self.config.interval,
+                port: self.config.listen.port(),
+                ..matrix::Settings::default()
+            },
+        ));
         {
             let mut state = shared.lock();
             state.totals.reporting = Some(Reporting {
@@ -265,7 +288,7 @@ impl Agent {
             }
         })?;
         log::info!(
-            "serving /prometheus.report, /status.json, /livez, /readyz on {}; a round every {}",
+            "serving / (the matrix), /prometheus.report, /status.json, /summary.json, /matrix.json, /livez, /readyz on {}; a round every {}",
             server.addr,
             crate::duration::format(self.config.interval)
         );
@@ -285,7 +308,10 @@ impl Agent {
             let mut api_errors = Vec::new();
             match self.round(previous.as_ref(), &mut api_errors) {
                 Outcome::Done(report) => {
-                    print_block(&table::render(&report, self.config.log_table));
+                    print_block(&self.log_view(&report));
+                    if let Some(members) = self.seen.take() {
+                        shared.matrix().set_members(members);
+                    }
                     let mut state = shared.lock();
                     for kind in &api_errors {
                         state.totals.api_error(kind);

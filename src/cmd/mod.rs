@@ -3,6 +3,7 @@
 //! to fix).
 
 pub mod agent;
+pub mod matrix;
 pub mod ping;
 
 use std::fmt;
@@ -98,6 +99,10 @@ pub fn run() -> i32 {
         Some("ping") => {
             args.remove(0);
             ping::main(args)
+        }
+        Some("matrix") => {
+            args.remove(0);
+            matrix::main(args)
         }
         _ => agent::main(args),
     }

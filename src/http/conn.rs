@@ -241,7 +241,13 @@ impl Conn {
                         }
                         HeadResult::Complete { head, len } => {
                             let pages = ctx.shared.pages();
-                            let reply = route(head.method, head.target, &pages, ctx.shared.stats());
+                            let reply = route(
+                                head.method,
+                                head.target,
+                                &pages,
+                                ctx.shared.stats(),
+                                ctx.shared.matrix(),
+                            );
                             let with_body = head.method != Method::Head;
                             let keep_alive = head.keep_alive && !reply.status.closes();
                             self.consume(len);

@@ -1,10 +1,11 @@
 //! The HTTP endpoints on port 8123: `/prometheus.report` and `/metrics` (Prometheus text),
-//! `/status.json`, `/livez`, `/readyz` and a landing page at `/`.
+//! `/status.json`, `/summary.json`, `/livez`, `/readyz`, and the whole-cluster matrix at `/`
+//! and `/matrix.json` (answered from its cache; see `matrix::refresh`).
 //!
 //! A bounded server: one thread runs a `poll(2)` loop over the listener and at most
 //! [`Limits::max_connections`] connections; request heads are parsed by httparse (at most
 //! 8 KiB, no bodies); every phase of a connection has a deadline; responses come from pages
-//! rendered once per round. Accept always drains the backlog, evicting the oldest idle
+//! rendered once per round (or per matrix refresh). Accept always drains the backlog, evicting the oldest idle
 //! connection at the cap, so TCP connects to the port keep completing under abuse.
 
 mod conn;

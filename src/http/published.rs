@@ -1,10 +1,13 @@
 //! What the endpoints serve: the round loop renders the pages once per round and publishes
 //! them; requests only clone an `Arc`, so a flood of scrapes costs no rendering and no copies.
+//! The matrix page is rendered once per matrix refresh (see `matrix::refresh`).
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::stats::Stats;
+use crate::matrix::{self, page, MatrixService};
 use crate::report::RoundReport;
+use crate::summary::{Summary, Writer};
 use crate::view::metrics::{self, AgentInfo, Totals};
 
 /// What the round loop keeps for the endpoints: the last round and the totals.
@@ -21,8 +24,12 @@ pub struct Pages {
     pub metrics: Arc<[u8]>,
     /// `/status.json` of the last round; `None` until the first round completed.
     pub status: Option<Arc<[u8]>>,
-    /// The landing page.
-    pub landing: Arc<[u8]>,
+    /// `/summary.json` of the last round; `None` until the first round completed.
+    pub summary: Option<Arc<[u8]>>,
+    /// The body of `/` before the first round.
+    pub waiting: Arc<[u8]>,
+    /// The body of `/` while the first matrix is built.
+    pub building: Arc<[u8]>,
 }
 
 /// State shared between the round loop and the server.
@@ -31,24 +38,41 @@ pub struct Shared {
     pages: Mutex<Arc<Pages>>,
     pub info: AgentInfo,
     stats: Stats,
+    matrix: MatrixService,
 }
 
 impl Shared {
     /// Before the first round: the metrics page has the agent's info and zero totals, and
-    /// `/status.json` and `/readyz` answer 503.
+    /// `/status.json` and `/readyz` answer 503. The matrix with its default settings.
     pub fn new(info: AgentInfo) -> Shared {
+        Shared::with_matrix(info, matrix::Settings::default())
+    }
+
+    /// [`Shared::new`] with the matrix's settings (the agent's interval and port).
+    pub fn with_matrix(info: AgentInfo, settings: matrix::Settings) -> Shared {
         let state = State::default();
+        let placeholder = |why: &str| Arc::from(page::placeholder(&info, why).into_bytes());
         let pages = Pages {
             metrics: render_metrics(&state, &info),
             status: None,
-            landing: Arc::from(landing(&info).into_bytes()),
+            summary: None,
+            waiting: placeholder("No round completed yet: the matrix follows the first round."),
+            building: placeholder(
+                "Building the matrix: fetching every agent's summary; this page reloads by itself.",
+            ),
         };
         Shared {
             state: Mutex::new(state),
             pages: Mutex::new(Arc::new(pages)),
+            matrix: MatrixService::new(info.clone(), settings),
             info,
             stats: Stats::default(),
         }
+    }
+
+    /// The whole-cluster matrix (its cache and refreshes).
+    pub fn matrix(&self) -> &MatrixService {
+        &self.matrix
     }
 
     /// Locks the state; a panic elsewhere while holding the lock must not stop the endpoints.
@@ -69,11 +93,34 @@ impl Shared {
             };
             Arc::from(json.into_bytes())
         });
-        let landing = self.pages().landing.clone();
+        let summary = state.last.as_ref().map(|r| {
+            let s = Summary::of(
+                r,
+                &Writer {
+                    version: &self.info.version,
+                    interval_seconds: self.matrix.settings().interval.as_secs_f64(),
+                },
+            );
+            let json = match serde_json::to_vec(&s) {
+                Ok(mut j) => {
+                    j.push(b'\n');
+                    j
+                }
+                Err(e) => {
+                    log::error!("cannot encode the round for /summary.json: {e}");
+                    b"{}\n".to_vec()
+                }
+            };
+            self.matrix.set_own(s);
+            Arc::from(json)
+        });
+        let before = self.pages();
         let pages = Pages {
             metrics: render_metrics(state, &self.info),
             status,
-            landing,
+            summary,
+            waiting: before.waiting.clone(),
+            building: before.building.clone(),
         };
         *self.pages.lock().unwrap_or_else(|p| p.into_inner()) = Arc::new(pages);
     }
@@ -91,27 +138,6 @@ impl Shared {
 
 fn render_metrics(state: &State, info: &AgentInfo) -> Arc<[u8]> {
     Arc::from(metrics::render(state.last.as_ref(), &state.totals, info).into_bytes())
-}
-
-fn landing(info: &AgentInfo) -> String {
-    format!(
-        "<!doctype html>\n<html><head><title>k8s-network-test-daemonset</title></head><body>\n\
-         <h1>k8s-network-test-daemonset {}</h1>\n<p>Node {}, pod {}.</p>\n<ul>\n\
-         <li><a href=\"/prometheus.report\">/prometheus.report</a> (also /metrics): Prometheus metrics</li>\n\
-         <li><a href=\"/status.json\">/status.json</a>: the last round as JSON</li>\n\
-         <li><a href=\"/livez\">/livez</a>, <a href=\"/readyz\">/readyz</a>: health</li>\n\
-         </ul></body></html>\n",
-        html_escape(&info.version),
-        html_escape(&info.node),
-        html_escape(&info.pod)
-    )
-}
-
-fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 #[cfg(test)]
@@ -133,8 +159,10 @@ mod tests {
         assert!(pages.status.is_none());
         let text = String::from_utf8(pages.metrics.to_vec()).unwrap();
         assert!(text.contains("networktest_build_info{version=\"1.2.3\"} 1"));
-        let landing = String::from_utf8(pages.landing.to_vec()).unwrap();
-        assert!(landing.contains("node-&lt;1&gt;") && landing.contains("pod-&quot;a&quot;"));
+        assert!(pages.summary.is_none());
+        let waiting = String::from_utf8(pages.waiting.to_vec()).unwrap();
+        assert!(waiting.contains("node-&lt;1&gt;") && waiting.contains("pod-&quot;a&quot;"));
+        assert!(waiting.contains("No round completed yet"));
     }
 
     #[test]
@@ -161,6 +189,12 @@ mod tests {
         // Requests between publishes share the same bytes.
         assert!(Arc::ptr_eq(&after.metrics, &shared.pages().metrics));
         assert!(!Arc::ptr_eq(&before.metrics, &after.metrics));
-        assert!(Arc::ptr_eq(&before.landing, &after.landing));
+        assert!(Arc::ptr_eq(&before.waiting, &after.waiting));
+        let summary = Summary::parse(after.summary.as_deref().unwrap()).unwrap();
+        assert_eq!(
+            (summary.node.as_str(), summary.version.as_str()),
+            ("n", "1.2.3")
+        );
+        assert_eq!(summary.interval_seconds, 60.0);
     }
 }

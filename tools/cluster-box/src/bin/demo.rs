@@ -66,6 +66,7 @@ fn main() {
             8123 + i
         );
     }
+    println!("  the matrix:      http://127.0.0.1:8123/   (any agent's page; also /matrix.json)");
     println!(
         "  agent logs:      tail -f {dir}/agent-0.out   (the table; agent-N.log has diagnostics)"
     );
