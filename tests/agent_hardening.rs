@@ -79,10 +79,18 @@ fn fake_proxy(lab: &Lab) -> mpsc::Receiver<String> {
                 Ok((mut conn, _)) => {
                     conn.set_nonblocking(false).unwrap();
                     conn.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+                    // The request head, which may come in several writes: up to its blank
+                    // line, 4 KiB, or the read timeout.
+                    let mut head = Vec::new();
                     let mut buf = [0u8; 256];
-                    let n = conn.read(&mut buf).unwrap_or(0);
+                    while head.len() < 4096 && !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match conn.read(&mut buf) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => head.extend_from_slice(&buf[..n]),
+                        }
+                    }
                     if tx
-                        .send(String::from_utf8_lossy(&buf[..n]).into_owned())
+                        .send(String::from_utf8_lossy(&head).into_owned())
                         .is_err()
                     {
                         return;
