@@ -133,9 +133,14 @@ fn latest(rounds: &[Value]) -> String {
 /// Polls until every agent has a round after `after` with no failed check; returns the
 /// rounds each agent published in between (for their status changes).
 fn until_clean(lab: &Lab, after: &str) -> Vec<Vec<Value>> {
+    until_clean_each(lab, &vec![after.to_string(); N])
+}
+
+/// [`until_clean`] with a mark per agent.
+fn until_clean_each(lab: &Lab, after: &[String]) -> Vec<Vec<Value>> {
     let mut seen: Vec<Vec<Value>> = vec![Vec::new(); N];
     for (i, rounds) in seen.iter_mut().enumerate() {
-        let mut since = after.to_string();
+        let mut since = after[i].clone();
         loop {
             let r = lab.round_after(i, &since, ROUND_WAIT);
             since = r["started_at"].as_str().unwrap().to_string();
@@ -392,9 +397,17 @@ fn node_cable_pulled(lab: &mut Lab, ctx: &mut Ctx) {
 
 /// Healed: the next rounds report the changes back to OK.
 fn network_healed(lab: &mut Lab, _: &mut Ctx) {
+    // Mark each agent's last published round (it saw the cable pulled) before healing: a
+    // round that starts just before the heal may already probe the healed path, so a mark
+    // taken after the heal could skip the very round that reports the change.
+    let marks: Vec<String> = (0..N)
+        .map(|i| {
+            let r = lab.status(i).expect("a published round");
+            r["started_at"].as_str().unwrap().to_string()
+        })
+        .collect();
     lab.cluster.set_node_link(2, true);
-    let t = now();
-    let healed = until_clean(lab, &t);
+    let healed = until_clean_each(lab, &marks);
     for i in [0, 1, 3] {
         let back: BTreeSet<String> = healed[i]
             .iter()
