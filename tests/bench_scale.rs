@@ -657,10 +657,10 @@ fn scale_smoke() {
     assert!(f.steady_probe.0 >= 1, "no API probe in {} rounds", f.rounds);
     assert!(f.reports > 0 && f.replaced > 0, "no churn: {f:?}");
     // Every check of the round: two pings per node, the DNS ones, nothing failed that answers
-    // (a pod replaced exactly while a round reads the members may fail one check).
+    // (but one: a round reading the members while a pod is mid-replacement, a rare moment).
     assert!(f.checks >= 2 * c.nodes, "{} checks", f.checks);
     assert!(
-        f.failed.iter().all(|&n| n <= 2),
+        f.failed.iter().all(|&n| n <= 1),
         "failed checks per round {:?}",
         f.failed
     );
