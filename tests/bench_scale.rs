@@ -207,6 +207,9 @@ impl Bench {
         ]);
         agent_ns.exec(&["sysctl", "-qw", "net.ipv4.ping_group_range=0 2147483647"]);
         cluster_ns.ip(&["route", "add", &format!("{me}/32"), "dev", "agent0"]);
+        // The kernel answers each echo in the softirq of the sending call, so the agent's CPU
+        // time includes the simulated nodes' work of answering (BENCHMARKS.md says how much).
+        // Steering it to the other CPU (RPS) would drop replies at the backlog's 1,000 packets.
         let mut addrs: Vec<IpAddr> = Vec::with_capacity(2 * c.nodes + 4);
         for i in 0..c.nodes {
             addrs.push(IpAddr::V4(recorded::node_ip(i)));
@@ -403,13 +406,20 @@ struct Figures {
     checks: usize,
     failed: Vec<usize>,
     lines: Vec<usize>,
+    /// Size of `/status.json` (the last round, pretty-printed), held in memory.
+    status_bytes: usize,
+    /// The longest round block of the window, as printed.
+    longest: String,
     series: usize,
     replaced: usize,
     reports: usize,
 }
 
 fn measure(c: &Config) -> Figures {
-    let binary = release_agent(AGENT);
+    // `BENCH_SCALE_AGENT`: another build to measure (e.g. one with symbols, for perf).
+    let binary = std::env::var_os("BENCH_SCALE_AGENT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| release_agent(AGENT));
     let t_start = Instant::now();
     let mut b = Bench::start(c, &binary);
     let setup_secs = t_start.elapsed().as_secs_f64();
@@ -445,6 +455,7 @@ fn measure(c: &Config) -> Figures {
     let replaced_n = replaced.load(Ordering::Relaxed) - replaced0;
     let reports_n = reports.load(Ordering::Relaxed) - reports0;
     let series = status::series_count(&b.scrape("/prometheus.report"));
+    let status_bytes = b.scrape("/status.json").len();
     let after = sample(pid);
 
     let stdout = b.stdout();
@@ -482,10 +493,31 @@ fn measure(c: &Config) -> Figures {
             .get(2..2 + c.rounds)
             .map(<[usize]>::to_vec)
             .unwrap_or_default(),
+        longest: longest_block(&stdout, 2, 2 + c.rounds),
+        status_bytes,
         series,
         replaced: replaced_n,
         reports: reports_n,
     }
+}
+
+/// The longest of round blocks `from..to` (counted from 0) in an agent's stdout.
+fn longest_block(stdout: &str, from: usize, to: usize) -> String {
+    let mut blocks: Vec<String> = Vec::new();
+    for line in stdout.lines() {
+        if line.starts_with("Tests running on node: ") {
+            blocks.push(String::new());
+        }
+        if let Some(b) = blocks.last_mut() {
+            b.push_str(line);
+            b.push('\n');
+        }
+    }
+    blocks
+        .get(from..to.min(blocks.len()))
+        .and_then(|w| w.iter().max_by_key(|b| b.lines().count()))
+        .cloned()
+        .unwrap_or_default()
 }
 
 fn median(v: &[f64]) -> f64 {
@@ -549,10 +581,11 @@ fn report(f: &Figures) {
         threads.join(", ")
     );
     println!(
-        "  RSS: peak {:.1} MiB ({:.1} MiB after the first round), steady {:.1} MiB",
+        "  RSS: peak {:.1} MiB ({:.1} MiB after the first round), steady {:.1} MiB; /status.json {:.1} MB",
         f.hwm_kib as f64 / 1024.0,
         f.first_hwm_kib as f64 / 1024.0,
-        f.rss_kib as f64 / 1024.0
+        f.rss_kib as f64 / 1024.0,
+        f.status_bytes as f64 / 1e6
     );
     println!(
         "  round wall time: median {:.2} s (max {:.2}); failed checks per round {:?}; series {}; log lines per round {:?} (max {max_lines})",
@@ -562,6 +595,7 @@ fn report(f: &Figures) {
         f.series,
         lines,
     );
+    println!("  the longest round block:\n{}", f.longest);
 }
 
 fn table(all: &[Figures]) {
