@@ -8,10 +8,13 @@
 //! ```text
 //!  namespace "agent"                      namespace "cluster"
 //!  agent 198.19.0.1/32 ── veth ── gateway 198.18.255.254, route 198.19.0.1/32
-//!  (uid 65534, no caps)           dummy "many0": every node IP 198.18.0.0+i, every other pod
-//!                                 IP 198.19.0.0+i, the API 198.18.250.1:6443 (the stand-in,
-//!                                 in this process), DNS 198.18.250.10 and 198.18.251.1-2
+//!  (uid 65534, no caps)           on `lo`: every node IP 198.18.0.0+i, every other pod IP
+//!                                 198.19.0.0+i, the API 198.18.250.1:6443 (the stand-in, in
+//!                                 this process), DNS 198.18.250.10 and 198.18.251.1-2
 //! ```
+//!
+//! The agent's CPU time includes the kernel answering its echoes (veth delivers in the sending
+//! call's softirq): about 0.045 s a round at 5,000 nodes (BENCHMARKS.md, "Where the CPU goes").
 //!
 //! `make bench-scale` (part of `make bench`) runs the ignored `scale_rounds` with
 //! `BENCH_SCALE_NODES=1000,5000` (default) and `BENCH_SCALE_ROUNDS=12` steady rounds at
@@ -454,6 +457,9 @@ fn measure(c: &Config) -> Figures {
     let served = b.api.served();
     let replaced_n = replaced.load(Ordering::Relaxed) - replaced0;
     let reports_n = reports.load(Ordering::Relaxed) - reports0;
+    // Steady RSS between rounds: the round that just ended is still publishing its pages.
+    std::thread::sleep(c.interval / 2);
+    let between = sample(pid);
     let series = status::series_count(&b.scrape("/prometheus.report"));
     let status_bytes = b.scrape("/status.json").len();
     let after = sample(pid);
@@ -485,7 +491,7 @@ fn measure(c: &Config) -> Figures {
         by_thread,
         first_hwm_kib,
         hwm_kib: after.hwm_kib,
-        rss_kib: cpu1.rss_kib,
+        rss_kib: between.rss_kib,
         wall: window.iter().map(|r| r.2).collect(),
         checks: window.first().map_or(0, |r| r.1),
         failed: window.iter().map(|r| r.0).collect(),
