@@ -9,10 +9,10 @@ VERSION ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 ARCHS ?= amd64 arm64
 CARGO ?= cargo
 
-.PHONY: help setup build release test lint unit e2e soak demo image push deploy manifests rules bench fuzz fuzz-short clean
+.PHONY: help setup build release test lint unit e2e soak demo image push deploy manifests rules bench bench-scale fuzz fuzz-short clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | awk -F'\t' '{printf "  %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | awk -F'\t' '{printf "  %-12s %s\n", $$1, $$2}'
 
 setup: ## Install what building and testing need (Rust musl targets, Debian packages, the qemu binfmt handler for arm64); idempotent
 	@scripts/setup.sh
@@ -43,11 +43,15 @@ demo: setup ## Run the end-to-end cluster with real agents until Ctrl-C; prints 
 	$(CARGO) build --locked --bin k8s-network-test-daemonset
 	$(CARGO) run --locked -q -p cluster-box --bin demo -- target/debug/k8s-network-test-daemonset
 
-bench: setup release ## Benchmarks: ICMP prober vs fping, scrape load under the CPU limit, discovery's API cost, work per round at 1,000 vs 5,000 nodes (see BENCHMARKS.md); needs root
+bench: setup release ## Benchmarks: ICMP prober vs fping, scrape load under the CPU limit, discovery's API cost, work per round at 1,000 vs 5,000 nodes, full rounds at scale (see BENCHMARKS.md); needs root
 	scripts/bench-ping.sh
 	scripts/bench-http.sh
 	$(CARGO) test --release --locked --test bench_discovery -- --ignored --nocapture
 	$(CARGO) bench --locked --bench round_scale
+	$(MAKE) --no-print-directory bench-scale
+
+bench-scale: setup release ## Full rounds of the release agent at 1,000 and 5,000 nodes with churn: API bytes, CPU, RSS, series, log lines (BENCH_SCALE_NODES, BENCH_SCALE_ROUNDS; about 10 min; root)
+	$(CARGO) test --release --locked --test bench_scale -- --ignored --nocapture scale_rounds
 
 image: setup ## Build a FROM-scratch image per ARCHS (IMAGE:VERSION-ARCH; IMAGE:VERSION is this machine's), then check each
 	scripts/build-image.sh $(IMAGE) $(VERSION) $(ARCHS)

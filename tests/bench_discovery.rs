@@ -7,120 +7,17 @@
 //! --nocapture` (`BENCH_NODES=1000,5000`, `BENCH_WINDOW_SECS=60`). It prints a Markdown table
 //! for BENCHMARKS.md.
 
+use k8s_api_standin::recorded::{self, cluster};
 use k8s_api_standin::table::{partial, table, Include};
-use k8s_api_standin::{
-    agent_service, dns_endpoint_slice, dns_service, Cluster, DnsEndpoint, Kind, Served, StandIn,
-};
+use k8s_api_standin::{Kind, Served, StandIn};
 use k8s_network_test_daemonset::kube::{Client, Discovery, Settings, WatchOptions};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-fn fixture(name: &str) -> Value {
-    let p = format!(
-        "{}/tests/fixtures/k8s-api/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap()
-}
-
-/// The recorded templates: the kindnet DaemonSet pod of a real v1.36 kube-system and a real
-/// v1.19 worker node with 30 images.
 fn templates() -> (Value, Value) {
-    let pods = fixture("k8s-openapi-replay-v1.36.kube-system-PodList.response-body.json");
-    let pod = pods["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| {
-            p["metadata"]["name"]
-                .as_str()
-                .unwrap()
-                .starts_with("kindnet-")
-        })
-        .unwrap()
-        .clone();
-    let nodes = fixture("troubleshoot.nodes.NodeList-7-nodes-mixed-versions-redacted-ips.json");
-    let node = nodes["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|n| n["metadata"]["name"] == "pool-yd23sqk7u-3i7i7")
-        .unwrap()
-        .clone();
-    (pod, node)
-}
-
-fn v4(a: u32) -> IpAddr {
-    IpAddr::V4(std::net::Ipv4Addr::from(a))
-}
-
-fn ips_json(ips: &[IpAddr]) -> Value {
-    Value::Array(
-        ips.iter()
-            .map(|ip| json!({ "ip": ip.to_string() }))
-            .collect(),
-    )
-}
-
-fn node_from(template: &Value, i: usize, dual: bool) -> Value {
-    let mut n = template.clone();
-    let name = format!("node-{i:05}");
-    n["metadata"]["name"] = json!(name);
-    n["metadata"]["uid"] = json!(format!("00000000-0000-4000-8000-{i:012}"));
-    n["metadata"]["labels"]["kubernetes.io/hostname"] = json!(name);
-    let mut addresses = vec![
-        json!({ "type": "Hostname", "address": name }),
-        json!({ "type": "InternalIP", "address": v4(0xC612_0000 + i as u32).to_string() }),
-    ];
-    if dual {
-        addresses
-            .push(json!({ "type": "InternalIP", "address": format!("2001:db8::{:x}", i + 1) }));
-    }
-    n["status"]["addresses"] = Value::Array(addresses);
-    n
-}
-
-fn pod_from(template: &Value, i: usize, dual: bool) -> Value {
-    let mut p = template.clone();
-    let name = format!("k8s-network-test-daemonset-{i:05}");
-    p["metadata"]["name"] = json!(name);
-    p["metadata"]["uid"] = json!(format!("00000000-0000-4000-9000-{i:012}"));
-    p["metadata"]["labels"]["app.kubernetes.io/name"] = json!("k8s-network-test-daemonset");
-    p["metadata"]["labels"]["app.kubernetes.io/component"] = json!("agent");
-    p["spec"]["nodeName"] = json!(format!("node-{i:05}"));
-    let mut pod_ips = vec![v4(0xC613_0000 + i as u32)];
-    let mut host_ips = vec![v4(0xC612_0000 + i as u32)];
-    if dual {
-        pod_ips.push(format!("2001:db8:1::{:x}", i + 1).parse().unwrap());
-        host_ips.push(format!("2001:db8::{:x}", i + 1).parse().unwrap());
-    }
-    p["status"]["podIP"] = json!(pod_ips[0].to_string());
-    p["status"]["podIPs"] = ips_json(&pod_ips);
-    p["status"]["hostIP"] = json!(host_ips[0].to_string());
-    p["status"]["hostIPs"] = ips_json(&host_ips);
-    p
-}
-
-fn cluster(n: usize, dual: bool) -> Cluster {
-    let (pod, node) = templates();
-    Cluster {
-        nodes: (0..n).map(|i| node_from(&node, i, dual)).collect(),
-        pods: (0..n).map(|i| pod_from(&pod, i, dual)).collect(),
-        services: vec![
-            agent_service("kube-system", "k8s-network-test-daemonset", dual),
-            dns_service(&["198.18.250.10".parse().unwrap()]),
-        ],
-        endpointslices: vec![dns_endpoint_slice(
-            "kube-dns-abcde",
-            "IPv4",
-            &[
-                DnsEndpoint::ready("198.18.251.1".parse().unwrap(), "coredns-1", "node-00000"),
-                DnsEndpoint::ready("198.18.251.2".parse().unwrap(), "coredns-2", "node-00001"),
-            ],
-        )],
-    }
+    let t = recorded::templates();
+    (t.pod, t.node)
 }
 
 fn sum(served: &[Served], f: impl Fn(&Served) -> bool) -> (u64, u64) {
@@ -242,14 +139,7 @@ fn measure(nodes: usize, dual: bool, window: Duration) -> Row {
         let due = (t0.elapsed().as_secs_f64() * per_sec) as usize;
         while sent < due {
             let i = sent % nodes;
-            let mut n = node_objects[i].clone();
-            for cond in n["status"]["conditions"].as_array_mut().unwrap() {
-                cond["lastHeartbeatTime"] = json!(format!(
-                    "2026-06-15T06:{:02}:{:02}Z",
-                    sent / 60 % 60,
-                    sent % 60
-                ));
-            }
+            let n = recorded::heartbeat(&node_objects[i], sent);
             s.put(Kind::Nodes, n);
             sent += 1;
         }
@@ -270,25 +160,14 @@ fn measure(nodes: usize, dual: bool, window: Duration) -> Row {
     // new one with an IP, then Ready. Each step re-sends the slice it sits in.
     s.reset_served();
     let (pod, _) = templates();
-    let old = pod_from(&pod, 1, dual);
-    s.put(Kind::Pods, k8s_api_standin::deleting(old));
-    s.delete(
-        Kind::Pods,
-        "kube-system",
-        "k8s-network-test-daemonset-00001",
+    recorded::replace_agent_pod(
+        &s,
+        &pod,
+        1,
+        &recorded::pod_name(1),
+        "k8s-network-test-daemonset-x0001",
+        dual,
     );
-    let mut new = pod_from(&pod, 1, dual);
-    new["metadata"]["name"] = json!("k8s-network-test-daemonset-x0001");
-    for c in new["status"]["conditions"].as_array_mut().unwrap() {
-        if c["type"] == "Ready" || c["type"] == "ContainersReady" {
-            c["status"] = json!("False");
-        }
-    }
-    s.put(Kind::Pods, new.clone());
-    for c in new["status"]["conditions"].as_array_mut().unwrap() {
-        c["status"] = json!("True");
-    }
-    s.put(Kind::Pods, new);
     std::thread::sleep(Duration::from_millis(1000));
     let replaced = sum(&s.served(), |x| {
         x.watch && x.path.ends_with("/endpointslices")

@@ -299,13 +299,16 @@ impl Agent {
             crate::duration::format(self.config.interval),
             self.config.pod_name
         );
-        let mut previous: Option<RoundReport> = None;
         while !stop.load(Ordering::Relaxed) {
             let clock = Instant::now();
             let started = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .unwrap_or_default();
             let mut api_errors = Vec::new();
+            // The last round is kept once, in the shared state (only this loop publishes from
+            // it); the new round borrows it as its previous one. A copy of every check each
+            // round cost time and memory at 5,000 nodes (BENCHMARKS.md, full rounds).
+            let previous = shared.lock().last.take();
             match self.round(previous.as_ref(), &mut api_errors) {
                 Outcome::Done(report) => {
                     print_block(&self.log_view(&report));
@@ -317,14 +320,14 @@ impl Agent {
                         state.totals.api_error(kind);
                     }
                     state.totals.record(&report);
-                    state.last = Some((*report).clone());
+                    state.last = Some(*report);
+                    drop(previous);
                     shared.publish(&state);
-                    drop(state);
-                    previous = Some(*report);
                 }
                 Outcome::NoMembers(e) => {
                     log::error!("no round: no members known yet ({e}); retrying next round");
                     let mut state = shared.lock();
+                    state.last = previous;
                     for kind in &api_errors {
                         state.totals.api_error(kind);
                     }

@@ -83,15 +83,20 @@ impl Shared {
     /// Renders `state` (the caller holds its lock) into the pages the endpoints serve from
     /// now on. Called once per round: scrapes between rounds are served from memory.
     pub fn publish(&self, state: &State) {
+        let before = self.pages();
         let status = state.last.as_ref().map(|r| {
-            let json = match serde_json::to_string_pretty(r) {
-                Ok(j) => j + "\n",
+            // Sized like the last one: at 5,000 nodes it is megabytes, and growing it by
+            // doubling would copy it several times every round.
+            let hint = before.status.as_ref().map_or(0, |s| s.len() + s.len() / 8);
+            let mut json = Vec::with_capacity(hint);
+            match serde_json::to_writer_pretty(&mut json, r) {
+                Ok(()) => json.push(b'\n'),
                 Err(e) => {
                     log::error!("cannot encode the round for /status.json: {e}");
-                    format!("{{\"error\":{:?}}}\n", e.to_string())
+                    json = format!("{{\"error\":{:?}}}\n", e.to_string()).into_bytes();
                 }
-            };
-            Arc::from(json.into_bytes())
+            }
+            Arc::from(json)
         });
         let summary = state.last.as_ref().map(|r| {
             let s = Summary::of(
@@ -114,7 +119,6 @@ impl Shared {
             self.matrix.set_own(s);
             Arc::from(json)
         });
-        let before = self.pages();
         let pages = Pages {
             metrics: render_metrics(state, &self.info),
             status,

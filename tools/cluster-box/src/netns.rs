@@ -137,3 +137,39 @@ pub fn veth(a: &Netns, a_if: &str, a_addrs: &[&str], b: &Netns, b_if: &str, b_ad
         ns.ip(&["link", "set", ifname, "up"]);
     }
 }
+
+/// Adds every address of `addrs` (each /32 or /128) to interface `dev` of `ns` (e.g. `lo`;
+/// this kernel has no dummy interfaces): the kernel answers ICMP echo for local addresses, so
+/// thousands of pods and nodes answer from one namespace without a process each. One
+/// `ip -batch` run, not one process per address.
+pub fn add_addresses(ns: &Netns, dev: &str, addrs: &[std::net::IpAddr]) {
+    use std::io::Write;
+    let mut batch = String::new();
+    for a in addrs {
+        let (len, extra) = if a.is_ipv4() {
+            (32, "")
+        } else {
+            (128, " nodad")
+        };
+        batch.push_str(&format!("address add {a}/{len} dev {dev}{extra}\n"));
+    }
+    let mut child = Command::new("ip")
+        .args(["-n", &ns.name, "-batch", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run ip -batch: {e}"));
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(batch.as_bytes())
+            .expect("write ip -batch input");
+    }
+    let out = child.wait_with_output().expect("wait for ip -batch");
+    assert!(
+        out.status.success(),
+        "ip -batch adding {} addresses to {dev}: {}",
+        addrs.len(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

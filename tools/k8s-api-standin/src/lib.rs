@@ -8,6 +8,7 @@ pub mod client;
 pub mod controller;
 pub mod fault;
 pub mod objects;
+pub mod recorded;
 pub mod select;
 mod server;
 pub mod store;
