@@ -131,6 +131,14 @@ kinds! {
         log: LogPlace::Line { rank: 1, format: LineFormat::Answer { label: "DNS" } },
         failed_gauge: None,
     },
+    /// One small request to the API server (`GET /livez`) through discovery's own path: a node
+    /// that cannot reach the API server has a network fault too.
+    Api => KindInfo {
+        name: "api",
+        rtt: true,
+        log: LogPlace::Line { rank: 4, format: LineFormat::Timed { label: "API server" } },
+        failed_gauge: None,
+    },
     /// A node on which no agent pod is running: nothing there can report.
     NodeWithoutAgent => KindInfo {
         name: "node-without-agent",

@@ -15,16 +15,17 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
 use crate::dns::QType;
-use crate::kube::{AgentPod, DnsInstance, Snapshot};
+use crate::kube::{self, AgentPod, DnsInstance, Snapshot};
 use crate::mesh::{Domain, Mesh};
-use crate::report::{CheckKey, CheckKind, Outcome, Reason};
+use crate::report::{CheckKey, CheckKind, Measured, Outcome, Reason};
 
 /// How a planned check is probed. The variants fall in three families, each run by one
 /// executor in `round`: ICMP (`Echo`), DNS (`SystemForward`, `SystemReverse`, `DnsQuery`)
 /// and known (`Known`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Probe {
     /// An ICMP echo to `addr`; every echo of a round is in flight together.
     Echo { addr: IpAddr },
@@ -40,10 +41,13 @@ pub enum Probe {
     },
     /// Decided without probing (a node without an agent).
     Known(Outcome),
+    /// Measured before the round by other code: the `api` check, whose request discovery
+    /// makes anyway at the start of every round.
+    Done(Measured),
 }
 
 /// One check the round will make: what it is, and how to probe it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Planned {
     pub key: CheckKey,
     pub probe: Probe,
@@ -51,7 +55,7 @@ pub struct Planned {
 
 /// Everything one round will check, in the order reports list it: the DNS checks, then each
 /// node's checks (host pings, pod pings, a missing agent).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Plan {
     pub checks: Vec<Planned>,
 }
@@ -59,6 +63,32 @@ pub struct Plan {
 impl Plan {
     fn push(&mut self, key: CheckKey, probe: Probe) {
         self.checks.push(Planned { key, probe });
+    }
+
+    /// Puts the `api` check first: the round's one request to the API server at `server`
+    /// (its URL), already made by discovery (`probe`: how long it took, or how it failed).
+    /// Its budget is that one small request per round, beside discovery's.
+    pub fn with_api(mut self, server: &str, probe: &Result<Duration, kube::Error>) -> Plan {
+        let address = server
+            .strip_prefix("https://")
+            .or_else(|| server.strip_prefix("http://"))
+            .unwrap_or(server);
+        let measured = match probe {
+            Ok(took) => Measured {
+                rtt_seconds: Some(took.as_secs_f64()),
+                ..Measured::of(Outcome::Passed)
+            },
+            Err(e) => Measured::failed(e.reason(), e.to_string()),
+        };
+        let key = CheckKey::new(CheckKind::Api, "", "api-server", address);
+        self.checks.insert(
+            0,
+            Planned {
+                key,
+                probe: Probe::Done(measured),
+            },
+        );
+        self
     }
 }
 

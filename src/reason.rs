@@ -71,6 +71,13 @@ reasons! {
     ResolverStuck = "resolver-stuck",
     /// The system resolver failed in a way it does not name more precisely.
     ResolverError = "resolver-error",
+    /// The TLS handshake with the API server failed (its certificate, the CA file).
+    Tls = "tls",
+    /// The API server answered with an HTTP error where an answer was expected.
+    ApiError = "api-error",
+    /// The API client could not make a request at all (its token or CA file, a bad URL): a
+    /// problem of this agent's configuration, not of the network.
+    ApiClient = "api-client",
     /// No agent pod runs (usably) on the node: nothing there can report for itself.
     NoAgent = "no-agent",
     /// The agent could not start a thread for the check (a process or cgroup thread limit).

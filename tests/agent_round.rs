@@ -159,7 +159,7 @@ fn once_prints_the_table_or_json_and_exits_by_result() {
     assert_eq!(kinds(false), BTreeSet::from(["dns-service", "dns-reverse"]));
     assert_eq!(
         kinds(true),
-        BTreeSet::from(["host-ping", "pod-ping", "dns-instance"])
+        BTreeSet::from(["api", "host-ping", "pod-ping", "dns-instance"])
     );
     lab.cluster.set_service_reachable(true);
 

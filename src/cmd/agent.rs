@@ -80,6 +80,7 @@ fn run(argv: Vec<String>) -> Result<i32, StartError> {
         ..kube::WatchOptions::default()
     };
     let client = kube::Client::new(settings)?;
+    let api_server = client.settings().api_server.clone();
     let options = ProbeOptions {
         timeout: config.timeout,
         count: config.count,
@@ -109,6 +110,7 @@ fn run(argv: Vec<String>) -> Result<i32, StartError> {
         members,
         prober,
         seen: None,
+        api_server,
     };
     if agent.config.once {
         agent.once()
@@ -160,6 +162,8 @@ struct Agent {
     prober: Prober,
     /// The members of the last round's snapshot, for the matrix (taken by the loop).
     seen: Option<matrix::Members>,
+    /// The API server's URL, the `api` check's target.
+    api_server: String,
 }
 
 /// Where a round's members come from.
@@ -171,6 +175,15 @@ enum Members {
     Watched(kube::Discovery),
 }
 
+/// The members, any API error, how old the members are, and the round's API request (how
+/// long it took, or how it failed: the `api` check).
+type Discovered = (
+    Snapshot,
+    Option<String>,
+    Duration,
+    Result<Duration, kube::Error>,
+);
+
 /// What one round produced, or why it could not run.
 enum Outcome {
     Done(Box<RoundReport>),
@@ -180,17 +193,22 @@ enum Outcome {
 impl Agent {
     /// The members, any API error and how old the members are. An API failure after a
     /// good discovery keeps the last known members (the views) and reports the error.
-    fn discover(
-        &self,
-        api_errors: &mut Vec<String>,
-    ) -> Result<(Snapshot, Option<String>, Duration), kube::Error> {
+    fn discover(&self, api_errors: &mut Vec<String>) -> Result<Discovered, kube::Error> {
         match &self.members {
-            Members::Once(once) => kube::Discovery::once(&once.0, &once.1)
-                .map(|s| (s, None, Duration::ZERO))
-                .inspect_err(|e| {
-                    log::error!("kubernetes api: {e}");
-                    api_errors.push(e.kind().to_string());
-                }),
+            Members::Once(once) => {
+                let client = &once.0;
+                // The `api` check's request, as the watched agent's discovery makes it.
+                let started = Instant::now();
+                let probe = client
+                    .reachable(started + client.settings().discovery_timeout)
+                    .map(|()| started.elapsed());
+                kube::Discovery::once(client, &once.1)
+                    .map(|s| (s, None, Duration::ZERO, probe))
+                    .inspect_err(|e| {
+                        log::error!("kubernetes api: {e}");
+                        api_errors.push(e.kind().to_string());
+                    })
+            }
             Members::Watched(discovery) => {
                 let current = discovery.current();
                 api_errors.extend(current.errors.iter().map(|k| k.to_string()));
@@ -198,7 +216,7 @@ impl Agent {
                     log::error!("kubernetes api: {e}");
                 }
                 match current.snapshot {
-                    Some(s) => Ok((s, current.api_error, current.age)),
+                    Some(s) => Ok((s, current.api_error, current.age, current.probe)),
                     None => Err(current
                         .error
                         .unwrap_or_else(|| kube::Error::Other("no discovery yet".into()))),
@@ -209,11 +227,14 @@ impl Agent {
 
     /// Discovery then the probes; with no discovery yet there is nothing to probe.
     fn round(&mut self, previous: Option<&RoundReport>, api_errors: &mut Vec<String>) -> Outcome {
-        let (snapshot, api_error, snapshot_age) = match self.discover(api_errors) {
+        let (snapshot, api_error, snapshot_age, api_probe) = match self.discover(api_errors) {
             Ok(found) => found,
             Err(e) => return Outcome::NoMembers(e),
         };
-        let plan = self.planner.plan(&snapshot);
+        let plan = self
+            .planner
+            .plan(&snapshot)
+            .with_api(&self.api_server, &api_probe);
         if !self.config.once {
             self.seen = Some(matrix::Members::of(&snapshot, &self.config.node_name));
         }

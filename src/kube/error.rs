@@ -4,6 +4,8 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use crate::reason::Reason;
+
 /// An API call that failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Error {
@@ -70,6 +72,26 @@ impl Error {
             Error::Decode { .. } => "decode",
             Error::TooLarge { .. } => "too-large",
             Error::Other(_) => "other",
+        }
+    }
+
+    /// The check failure reason of a failed API request (the `api` check): the network's
+    /// reasons for transport failures, `api-error` for an HTTP error answer.
+    pub fn reason(&self) -> Reason {
+        match self {
+            Error::Timeout { .. } | Error::Deadline { .. } => Reason::Timeout,
+            Error::Connect { .. } => Reason::Unreachable,
+            Error::Tls { .. } => Reason::Tls,
+            Error::Token { .. } | Error::Ca { .. } | Error::Other(_) => Reason::ApiClient,
+            Error::Unauthorized { .. }
+            | Error::Forbidden { .. }
+            | Error::NotFound { .. }
+            | Error::Gone { .. }
+            | Error::Throttled { .. }
+            | Error::Server { .. }
+            | Error::Status { .. }
+            | Error::Decode { .. }
+            | Error::TooLarge { .. } => Reason::ApiError,
         }
     }
 }

@@ -4,7 +4,8 @@
 //! - ICMP: every echo of the round in one [`Executors::echo`] call on its own thread (all in
 //!   flight together, one socket per address family); see `echo`.
 //! - DNS: each probe on a thread of its own, all at once; see `lookup`.
-//! - Known: decided by the plan, nothing to probe.
+//! - Known: decided by the plan, nothing to probe; done: measured before the round (the
+//!   `api` check, by discovery).
 //!
 //! A thread that cannot be started (the process or cgroup is out of threads) fails the checks
 //! it was for, with the reason `no-thread`; it never aborts the agent.
@@ -68,6 +69,7 @@ pub fn run(plan: &Plan, ctx: &Context<'_>, exec: &dyn Executors) -> RoundReport 
         match &planned.probe {
             Probe::Echo { addr } => echoes.push((i, *addr)),
             Probe::Known(outcome) => set(&mut results, i, Measured::of(outcome.clone())),
+            Probe::Done(m) => set(&mut results, i, m.clone()),
             dns @ (Probe::SystemForward { .. }
             | Probe::SystemReverse { .. }
             | Probe::DnsQuery { .. }) => lookups.push((i, dns)),
