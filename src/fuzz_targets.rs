@@ -540,6 +540,12 @@ impl crate::round::Executors for Alternating {
     fn dns(&self, _probe: &crate::plan::Probe) -> crate::report::Measured {
         crate::report::Measured::failed(crate::report::Reason::Timeout, "timed out after 1s")
     }
+
+    fn connect(&self, addrs: &[std::net::SocketAddr]) -> Vec<crate::report::Measured> {
+        let refused =
+            crate::report::Measured::failed(crate::report::Reason::Refused, "connection refused");
+        vec![refused; addrs.len()]
+    }
 }
 
 /// The plan of a snapshot, checked for consistency, then a round of it (without sockets),
@@ -557,6 +563,10 @@ fn check_plan(snap: &Snapshot, domain: &str) {
                     "{p:?}"
                 );
                 assert_eq!(p.key.address, addr.to_string(), "{p:?}");
+            }
+            Probe::Connect { addr } => {
+                assert_eq!(k, CheckKind::PodTcp, "{p:?}");
+                assert_eq!(p.key.address, addr.ip().to_string(), "{p:?}");
             }
             Probe::Known(outcome) => {
                 assert_eq!(k, CheckKind::NodeWithoutAgent, "{p:?}");

@@ -103,6 +103,14 @@ kinds! {
         log: LogPlace::Column { rank: 2, addresses: RowSlot::Agent, always: false },
         failed_gauge: None,
     },
+    /// A TCP handshake with a peer agent pod's port (connect, then close): what ICMP does
+    /// not see (a full conntrack table) and what it does (a policy that lists L4 ports).
+    PodTcp => KindInfo {
+        name: "pod-tcp",
+        rtt: true,
+        log: LogPlace::Column { rank: 3, addresses: RowSlot::Hidden, always: false },
+        failed_gauge: None,
+    },
     /// ICMP echo to a node's InternalIP.
     HostPing => KindInfo {
         name: "host-ping",

@@ -51,6 +51,7 @@ pub mod report;
 pub mod round;
 pub mod schedule;
 pub mod summary;
+pub mod tcp;
 pub mod timefmt;
 pub mod view;
 

@@ -22,13 +22,16 @@ use crate::kube::{self, AgentPod, DnsInstance, Snapshot};
 use crate::mesh::{Domain, Mesh};
 use crate::report::{CheckKey, CheckKind, Measured, Outcome, Reason};
 
-/// How a planned check is probed. The variants fall in three families, each run by one
-/// executor in `round`: ICMP (`Echo`), DNS (`SystemForward`, `SystemReverse`, `DnsQuery`)
-/// and known (`Known`).
+/// How a planned check is probed. The variants fall in families, each run by one executor
+/// in `round`: ICMP (`Echo`), TCP (`Connect`), DNS (`SystemForward`, `SystemReverse`,
+/// `DnsQuery`) and known (`Known`, `Done`).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Probe {
     /// An ICMP echo to `addr`; every echo of a round is in flight together.
     Echo { addr: IpAddr },
+    /// A TCP handshake with `addr`; every handshake of a round is in flight together (up to
+    /// a bound).
+    Connect { addr: SocketAddr },
     /// A forward lookup of an absolute `name` through the system resolver.
     SystemForward { name: String },
     /// A reverse lookup of `ip` through the system resolver.
@@ -92,6 +95,9 @@ impl Plan {
     }
 }
 
+/// The port agents listen on unless told otherwise (`--listen`, the manifest's port).
+pub const AGENT_PORT: u16 = 8123;
+
 /// Builds the round's plan from a snapshot and the cluster domain: every node and every
 /// DNS instance (the full mesh; the agent's own rounds go through a [`Planner`]).
 pub fn plan(snapshot: &Snapshot, domain: &str) -> Plan {
@@ -126,6 +132,8 @@ pub struct Planner {
     me: String,
     nodes: Option<Mesh>,
     dns: Option<Mesh>,
+    /// The agents' port, for `pod-tcp`.
+    port: u16,
 }
 
 /// A node's row: its name, host IPs, and the agent pod to ping (or why there is none).
@@ -145,7 +153,15 @@ impl Planner {
             dns: reach
                 .dns_instance_peers
                 .map(|k| Mesh::new(Domain::DnsInstance, k)),
+            port: AGENT_PORT,
         }
+    }
+
+    /// The agents listen on `port` (`--listen`), not the manifest's 8123: `pod-tcp` connects
+    /// there.
+    pub fn with_port(mut self, port: u16) -> Planner {
+        self.port = port;
+        self
     }
 
     /// The round's plan for this snapshot.
@@ -177,7 +193,7 @@ impl Planner {
         });
         for row in &rows {
             if row.node == me || node_share.is_none_or(|s| s.contains(row.node)) {
-                plan_row(row, &mut out);
+                plan_row(row, self.port, &mut out);
             }
         }
         out
@@ -239,9 +255,9 @@ fn rows(snapshot: &Snapshot) -> Vec<Row<'_>> {
     rows
 }
 
-/// A node's checks: a host ping per host IP, then a pod ping per IP of its agent pod, or a
-/// failed `node-without-agent` check.
-fn plan_row(row: &Row<'_>, out: &mut Plan) {
+/// A node's checks: a host ping per host IP, then a pod ping and a handshake with `port` per
+/// IP of its agent pod, or a failed `node-without-agent` check.
+fn plan_row(row: &Row<'_>, port: u16, out: &mut Plan) {
     let node = row.node;
     for ip in &row.host_ips {
         out.push(
@@ -255,6 +271,14 @@ fn plan_row(row: &Row<'_>, out: &mut Plan) {
                 out.push(
                     CheckKey::new(CheckKind::PodPing, node, &pod.name, &ip.to_string()),
                     Probe::Echo { addr: *ip },
+                );
+            }
+            for ip in &pod.pod_ips {
+                out.push(
+                    CheckKey::new(CheckKind::PodTcp, node, &pod.name, &ip.to_string()),
+                    Probe::Connect {
+                        addr: SocketAddr::new(*ip, port),
+                    },
                 );
             }
         }
@@ -486,8 +510,10 @@ mod tests {
                 "dns-instance coredns-a",
                 "host-ping n1",
                 "pod-ping a1",
+                "pod-tcp a1",
                 "host-ping n2",
                 "pod-ping a2",
+                "pod-tcp a2",
                 "host-ping n3",
                 "node-without-agent n3",
                 "host-ping n4",
@@ -571,7 +597,12 @@ mod tests {
             .collect();
         assert_eq!(
             node_checks,
-            [(CheckKind::PodPing, "n1"), (CheckKind::PodPing, "n2")]
+            [
+                (CheckKind::PodPing, "n1"),
+                (CheckKind::PodTcp, "n1"),
+                (CheckKind::PodPing, "n2"),
+                (CheckKind::PodTcp, "n2")
+            ]
         );
     }
 
@@ -633,7 +664,8 @@ mod tests {
             for n in nodes.iter().filter(|n| **n != me) {
                 *by_node.entry(n.to_string()).or_default() += 1;
             }
-            // A checked node gets all its checks (host ping and pod ping, or no agent).
+            // A checked node gets all its checks (host ping, pod ping and handshake, or no
+            // agent).
             for n in &nodes {
                 let kinds: Vec<CheckKind> = p
                     .checks
@@ -644,7 +676,7 @@ mod tests {
                 let want = if *n == "n59" {
                     vec![CheckKind::HostPing, CheckKind::NodeWithoutAgent]
                 } else {
-                    vec![CheckKind::HostPing, CheckKind::PodPing]
+                    vec![CheckKind::HostPing, CheckKind::PodPing, CheckKind::PodTcp]
                 };
                 assert_eq!(kinds, want, "{me} on {n}");
             }

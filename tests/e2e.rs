@@ -37,7 +37,8 @@ const ALERT_WAIT: Duration = Duration::from_secs(90);
 struct Ctx {
     /// Checks in a round of a healthy cluster (the first scenario counts them). Every later
     /// round has as many: a fault fails checks, it never removes them, and an agent pod
-    /// missing from the API trades its pod ping for a `node-without-agent` check.
+    /// missing from the API trades its pod ping and handshake for a `node-without-agent` check
+    /// (one fewer).
     healthy_checks: usize,
 }
 
@@ -301,8 +302,8 @@ fn healthy(lab: &mut Lab, ctx: &mut Ctx) {
     prometheus_sum(lab, 0.0);
     // The README's expected-checks expression (with the agents standing in for
     // kube_node_info, which needs kube-state-metrics) is 0 on a healthy cluster.
-    let expected = "2 * count(networktest_agent_info) ^ 2 \
-        + count(networktest_agent_info) * (3 + 2 * max(networktest_last_round_checks{kind=\"dns-instance\"})) \
+    let expected = "3 * count(networktest_agent_info) ^ 2 \
+        + count(networktest_agent_info) * (4 + 2 * max(networktest_last_round_checks{kind=\"dns-instance\"})) \
         - (sum(networktest_last_round_checks) - sum(networktest_last_round_failed_checks))";
     let p = lab.prometheus.as_ref().unwrap();
     let got = p.wait_for(expected, Duration::from_secs(20), |v| v == Some(0.0));
@@ -350,11 +351,12 @@ fn healthy(lab: &mut Lab, ctx: &mut Ctx) {
     rules_healthy(lab);
 }
 
-/// The host and pod pings towards node 2.
+/// The host and pod pings and the handshake towards node 2.
 fn towards_2() -> BTreeSet<String> {
     set(&[
         format!("host-ping {}", node(2)),
         format!("pod-ping {}", agent(2)),
+        format!("pod-tcp {}", agent(2)),
     ])
 }
 
@@ -377,13 +379,14 @@ fn node_cable_pulled(lab: &mut Lab, ctx: &mut Ctx) {
     for i in [0, 1, 3] {
         from_2.push(format!("host-ping {}", node(i)));
         from_2.push(format!("pod-ping {}", agent(i)));
+        from_2.push(format!("pod-tcp {}", agent(i)));
     }
     expect_failed(&rounds[2], set(&from_2), ctx);
     assert!(
         rounds[2]["api_error"].is_string(),
         "node 2 cannot reach the API either"
     );
-    prometheus_sum(lab, 6.0); // node 2's agent cannot be scraped: its series go stale
+    prometheus_sum(lab, 9.0); // node 2's agent cannot be scraped: its series go stale
                               // Node 2 is named, by the votes of the 3 others and by its silent agent; nothing else.
     expect_alerts(
         lab,
@@ -560,8 +563,13 @@ fn loss_on_one_node(lab: &mut Lab, ctx: &mut Ctx) {
                 "1s",
             ],
         );
-        assert_eq!(code, 0, "agent {i} --once: {err}");
         let r: Value = serde_json::from_str(&out).unwrap();
+        // Echoes count their replies; a handshake lost to the loss fails (one try).
+        let lost_handshake = set(&[format!("pod-tcp {}", agent(3))]);
+        assert!(
+            code == 0 || (code == 1 && failed(&r) == lost_handshake),
+            "agent {i} --once: {err}{r}"
+        );
         assert_eq!(checks(&r).len(), ctx.healthy_checks, "agent {i}: {r}");
         let pings = pings(&r);
         assert_eq!(
@@ -667,8 +675,16 @@ fn agent_pod_missing(lab: &mut Lab, ctx: &mut Ctx) {
     let since = Instant::now();
     lab.hide_agent(3, true);
     let t = now();
+    // Its pod ping and handshake give way to one node-without-agent check.
+    let fewer = Ctx {
+        healthy_checks: ctx.healthy_checks - 1,
+    };
     for r in next_rounds(lab, &t) {
-        expect_failed(&r, set(&[format!("node-without-agent {}", node(3))]), ctx);
+        expect_failed(
+            &r,
+            set(&[format!("node-without-agent {}", node(3))]),
+            &fewer,
+        );
     }
     prometheus_sum(lab, 4.0);
     assert!(lab

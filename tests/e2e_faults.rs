@@ -32,9 +32,11 @@ struct Ctx {
 
 type Scenario = fn(&mut Lab, &mut Ctx);
 
-const SCENARIOS: [(&str, Scenario); 2] = [
+const SCENARIOS: [(&str, Scenario); 4] = [
     ("healthy", healthy),
     ("api_blocked_at_one_node", api_blocked_at_one_node),
+    ("tcp_dropped_at_one_pod", tcp_dropped_at_one_pod),
+    ("icmp_filtered_at_one_pod", icmp_filtered_at_one_pod),
 ];
 
 #[test]
@@ -195,5 +197,84 @@ fn api_blocked_at_one_node(lab: &mut Lab, ctx: &mut Ctx) {
         std::panic::resume_unwind(e);
     }
     until_clean(lab, &now(), ctx);
-    let _ = agent(2);
+}
+
+/// Runs `check` with a fault in place, then undoes it (also when `check` fails) and waits
+/// for every agent to be clean again.
+fn with_fault(lab: &mut Lab, ctx: &Ctx, fault: fn(&Lab, bool), check: impl FnOnce(&Lab)) {
+    fault(lab, true);
+    let result = catch_unwind(AssertUnwindSafe(|| check(lab)));
+    fault(lab, false);
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+    until_clean(lab, &now(), ctx);
+}
+
+/// The check of `kind` towards `target` in a round.
+fn check_of(round: &Value, kind: &str, target: &str) -> Value {
+    checks(round)
+        .iter()
+        .find(|c| c["kind"] == kind && c["target"] == target)
+        .cloned()
+        .unwrap_or_else(|| panic!("no {kind} check of {target} in {round}"))
+}
+
+/// New TCP connections to agent 3's port dropped (a full conntrack table, a TCP policy)
+/// while ICMP passes: every other agent fails only its `pod-tcp` check of that pod.
+fn tcp_dropped_at_one_pod(lab: &mut Lab, ctx: &mut Ctx) {
+    with_fault(
+        lab,
+        ctx,
+        |lab, on| lab.cluster.drop_tcp_at_agent(3, on),
+        |lab| {
+            until_failing(lab, &now(), ctx, |i| {
+                if i == 3 {
+                    BTreeSet::new()
+                } else {
+                    set(&[format!("pod-tcp {}", agent(3))])
+                }
+            });
+            let r = lab.round_after(0, &now(), ROUND_WAIT);
+            let c = check_of(&r, "pod-tcp", &agent(3));
+            assert_eq!(c["reason"], "timeout", "{c}");
+            assert_eq!(check_of(&r, "pod-ping", &agent(3))["ok"], true, "{r}");
+        },
+    );
+}
+
+/// ICMP echo requests dropped at agent 3 while TCP passes: every agent fails its
+/// `pod-ping` of that pod, and says it is ICMP filtered (not a dead pod) in the JSON and
+/// the log.
+fn icmp_filtered_at_one_pod(lab: &mut Lab, ctx: &mut Ctx) {
+    let printed: Vec<usize> = (0..N).map(|i| lab.agent_output(i).len()).collect();
+    with_fault(
+        lab,
+        ctx,
+        |lab, on| lab.cluster.drop_icmp_at_agent(3, on),
+        |lab| {
+            until_failing(lab, &now(), ctx, |_| {
+                set(&[format!("pod-ping {}", agent(3))])
+            });
+            for (i, printed) in printed.iter().enumerate() {
+                let r = lab.round_after(i, &now(), ROUND_WAIT);
+                let c = check_of(&r, "pod-ping", &agent(3));
+                assert_eq!(c["reason"], "icmp-filtered", "agent {i}: {c}");
+                assert!(
+                    c["error"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .ends_with("TCP to the pod passes: ICMP is filtered"),
+                    "agent {i}: {c}"
+                );
+                assert_eq!(check_of(&r, "pod-tcp", &agent(3))["ok"], true, "{r}");
+                let out = lab.agent_output(i);
+                let new = out.get(*printed..).unwrap_or_default();
+                assert!(
+                    new.contains("ICMP is filtered"),
+                    "agent {i}: the log says so:\n{new}"
+                );
+            }
+        },
+    );
 }

@@ -97,7 +97,8 @@ fn run(argv: Vec<String>) -> Result<i32, StartError> {
         client.settings().api_server,
         prober.describe()
     );
-    let planner = plan::Planner::new(&domain, &config.node_name, config.reach);
+    let planner = plan::Planner::new(&domain, &config.node_name, config.reach)
+        .with_port(config.listen.port());
     // --once lists once; the long-running agent lists once, then watches.
     let members = if config.once {
         Members::Once(Box::new((client, watch_options)))
@@ -248,6 +249,7 @@ impl Agent {
         let live = Live {
             prober: &self.prober,
             dns_timeout: self.config.dns_timeout,
+            tcp_timeout: self.config.timeout,
         };
         Outcome::Done(Box::new(round::run(&plan, &ctx, &live)))
     }

@@ -942,8 +942,8 @@ mod tests {
         ] {
             assert!(text.contains(line), "{line} missing in {text}");
         }
-        // Node kinds only: 2 families x 3 kinds.
-        assert_eq!(lines_of(&text, "networktest_last_round_peer_").len(), 6);
+        // Node kinds only: 2 families x 4 kinds.
+        assert_eq!(lines_of(&text, "networktest_last_round_peer_").len(), 8);
     }
 
     #[test]
