@@ -564,6 +564,10 @@ fn check_plan(snap: &Snapshot, domain: &str) {
                 );
                 assert_eq!(p.key.address, addr.to_string(), "{p:?}");
             }
+            Probe::EchoMtu { addr } => {
+                assert_eq!(k, CheckKind::PodMtu, "{p:?}");
+                assert_eq!(p.key.address, addr.to_string(), "{p:?}");
+            }
             Probe::Connect { addr } => {
                 assert_eq!(k, CheckKind::PodTcp, "{p:?}");
                 assert_eq!(p.key.address, addr.ip().to_string(), "{p:?}");

@@ -111,6 +111,14 @@ kinds! {
         log: LogPlace::Column { rank: 3, addresses: RowSlot::Hidden, always: false },
         failed_gauge: None,
     },
+    /// One don't-fragment echo to a peer agent pod's IP as large as the pod's MTU allows:
+    /// an MTU black hole on the path (small pings pass, large packets vanish).
+    PodMtu => KindInfo {
+        name: "pod-mtu",
+        rtt: true,
+        log: LogPlace::Column { rank: 4, addresses: RowSlot::Hidden, always: false },
+        failed_gauge: None,
+    },
     /// ICMP echo to a node's InternalIP.
     HostPing => KindInfo {
         name: "host-ping",

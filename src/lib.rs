@@ -45,6 +45,7 @@ mod kind;
 pub mod kube;
 pub mod matrix;
 pub mod mesh;
+pub mod mtu;
 pub mod plan;
 mod reason;
 pub mod report;

@@ -23,12 +23,15 @@ use crate::mesh::{Domain, Mesh};
 use crate::report::{CheckKey, CheckKind, Measured, Outcome, Reason};
 
 /// How a planned check is probed. The variants fall in families, each run by one executor
-/// in `round`: ICMP (`Echo`), TCP (`Connect`), DNS (`SystemForward`, `SystemReverse`,
+/// in `round`: ICMP (`Echo`, `EchoMtu`), TCP (`Connect`), DNS (`SystemForward`, `SystemReverse`,
 /// `DnsQuery`) and known (`Known`, `Done`).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Probe {
     /// An ICMP echo to `addr`; every echo of a round is in flight together.
     Echo { addr: IpAddr },
+    /// A don't-fragment echo to `addr` that fills the pod's MTU (the `pod-mtu` check); these
+    /// go together on a socket of their own, beside the echoes.
+    EchoMtu { addr: IpAddr },
     /// A TCP handshake with `addr`; every handshake of a round is in flight together (up to
     /// a bound).
     Connect { addr: SocketAddr },
@@ -134,6 +137,8 @@ pub struct Planner {
     dns: Option<Mesh>,
     /// The agents' port, for `pod-tcp`.
     port: u16,
+    /// Whether to plan `pod-mtu` checks (the pod's MTU is known).
+    mtu: bool,
 }
 
 /// A node's row: its name, host IPs, and the agent pod to ping (or why there is none).
@@ -154,7 +159,15 @@ impl Planner {
                 .dns_instance_peers
                 .map(|k| Mesh::new(Domain::DnsInstance, k)),
             port: AGENT_PORT,
+            mtu: true,
         }
+    }
+
+    /// Plans `pod-mtu` checks or not (the agent does not know its pod's MTU, or
+    /// `--mtu-size 0`).
+    pub fn with_mtu(mut self, mtu: bool) -> Planner {
+        self.mtu = mtu;
+        self
     }
 
     /// The agents listen on `port` (`--listen`), not the manifest's 8123: `pod-tcp` connects
@@ -193,7 +206,7 @@ impl Planner {
         });
         for row in &rows {
             if row.node == me || node_share.is_none_or(|s| s.contains(row.node)) {
-                plan_row(row, self.port, &mut out);
+                plan_row(row, self.port, self.mtu, &mut out);
             }
         }
         out
@@ -255,9 +268,10 @@ fn rows(snapshot: &Snapshot) -> Vec<Row<'_>> {
     rows
 }
 
-/// A node's checks: a host ping per host IP, then a pod ping and a handshake with `port` per
-/// IP of its agent pod, or a failed `node-without-agent` check.
-fn plan_row(row: &Row<'_>, port: u16, out: &mut Plan) {
+/// A node's checks: a host ping per host IP, then a pod ping, a handshake with `port` and
+/// (with `mtu`) a large don't-fragment echo per IP of its agent pod, or a failed
+/// `node-without-agent` check.
+fn plan_row(row: &Row<'_>, port: u16, mtu: bool, out: &mut Plan) {
     let node = row.node;
     for ip in &row.host_ips {
         out.push(
@@ -279,6 +293,12 @@ fn plan_row(row: &Row<'_>, port: u16, out: &mut Plan) {
                     Probe::Connect {
                         addr: SocketAddr::new(*ip, port),
                     },
+                );
+            }
+            for ip in pod.pod_ips.iter().filter(|_| mtu) {
+                out.push(
+                    CheckKey::new(CheckKind::PodMtu, node, &pod.name, &ip.to_string()),
+                    Probe::EchoMtu { addr: *ip },
                 );
             }
         }
@@ -511,9 +531,11 @@ mod tests {
                 "host-ping n1",
                 "pod-ping a1",
                 "pod-tcp a1",
+                "pod-mtu a1",
                 "host-ping n2",
                 "pod-ping a2",
                 "pod-tcp a2",
+                "pod-mtu a2",
                 "host-ping n3",
                 "node-without-agent n3",
                 "host-ping n4",
@@ -600,8 +622,10 @@ mod tests {
             [
                 (CheckKind::PodPing, "n1"),
                 (CheckKind::PodTcp, "n1"),
+                (CheckKind::PodMtu, "n1"),
                 (CheckKind::PodPing, "n2"),
-                (CheckKind::PodTcp, "n2")
+                (CheckKind::PodTcp, "n2"),
+                (CheckKind::PodMtu, "n2")
             ]
         );
     }
@@ -664,8 +688,8 @@ mod tests {
             for n in nodes.iter().filter(|n| **n != me) {
                 *by_node.entry(n.to_string()).or_default() += 1;
             }
-            // A checked node gets all its checks (host ping, pod ping and handshake, or no
-            // agent).
+            // A checked node gets all its checks (host ping, pod ping, handshake and large
+            // echo, or no agent).
             for n in &nodes {
                 let kinds: Vec<CheckKind> = p
                     .checks
@@ -676,7 +700,12 @@ mod tests {
                 let want = if *n == "n59" {
                     vec![CheckKind::HostPing, CheckKind::NodeWithoutAgent]
                 } else {
-                    vec![CheckKind::HostPing, CheckKind::PodPing, CheckKind::PodTcp]
+                    vec![
+                        CheckKind::HostPing,
+                        CheckKind::PodPing,
+                        CheckKind::PodTcp,
+                        CheckKind::PodMtu,
+                    ]
                 };
                 assert_eq!(kinds, want, "{me} on {n}");
             }

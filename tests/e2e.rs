@@ -37,8 +37,8 @@ const ALERT_WAIT: Duration = Duration::from_secs(90);
 struct Ctx {
     /// Checks in a round of a healthy cluster (the first scenario counts them). Every later
     /// round has as many: a fault fails checks, it never removes them, and an agent pod
-    /// missing from the API trades its pod ping and handshake for a `node-without-agent` check
-    /// (one fewer).
+    /// missing from the API trades its pod ping, handshake and large echo for a
+    /// `node-without-agent` check (two fewer).
     healthy_checks: usize,
 }
 
@@ -302,7 +302,7 @@ fn healthy(lab: &mut Lab, ctx: &mut Ctx) {
     prometheus_sum(lab, 0.0);
     // The README's expected-checks expression (with the agents standing in for
     // kube_node_info, which needs kube-state-metrics) is 0 on a healthy cluster.
-    let expected = "3 * count(networktest_agent_info) ^ 2 \
+    let expected = "4 * count(networktest_agent_info) ^ 2 \
         + count(networktest_agent_info) * (4 + 2 * max(networktest_last_round_checks{kind=\"dns-instance\"})) \
         - (sum(networktest_last_round_checks) - sum(networktest_last_round_failed_checks))";
     let p = lab.prometheus.as_ref().unwrap();
@@ -351,12 +351,13 @@ fn healthy(lab: &mut Lab, ctx: &mut Ctx) {
     rules_healthy(lab);
 }
 
-/// The host and pod pings and the handshake towards node 2.
+/// The host and pod pings, the handshake and the large echo towards node 2.
 fn towards_2() -> BTreeSet<String> {
     set(&[
         format!("host-ping {}", node(2)),
         format!("pod-ping {}", agent(2)),
         format!("pod-tcp {}", agent(2)),
+        format!("pod-mtu {}", agent(2)),
     ])
 }
 
@@ -380,14 +381,15 @@ fn node_cable_pulled(lab: &mut Lab, ctx: &mut Ctx) {
         from_2.push(format!("host-ping {}", node(i)));
         from_2.push(format!("pod-ping {}", agent(i)));
         from_2.push(format!("pod-tcp {}", agent(i)));
+        from_2.push(format!("pod-mtu {}", agent(i)));
     }
     expect_failed(&rounds[2], set(&from_2), ctx);
     assert!(
         rounds[2]["api_error"].is_string(),
         "node 2 cannot reach the API either"
     );
-    prometheus_sum(lab, 9.0); // node 2's agent cannot be scraped: its series go stale
-                              // Node 2 is named, by the votes of the 3 others and by its silent agent; nothing else.
+    prometheus_sum(lab, 12.0); // node 2's agent cannot be scraped: its series go stale
+                               // Node 2 is named, by the votes of the 3 others and by its silent agent; nothing else.
     expect_alerts(
         lab,
         since,
@@ -436,16 +438,23 @@ fn network_healed(lab: &mut Lab, _: &mut Ctx) {
     until_no_alerts(lab);
 }
 
-/// ICMP dropped at one pod: only pod-ping to that pod fails, everywhere; the pod network of
-/// its node is named.
+/// ICMP dropped at one pod: only pod-ping (and the large pod-mtu echo) to that pod fails,
+/// everywhere; the pod network of its node is named.
 fn icmp_dropped_at_one_pod(lab: &mut Lab, ctx: &mut Ctx) {
     let since = Instant::now();
     lab.cluster.drop_icmp_at_agent(3, true);
     let t = now();
     for r in next_rounds(lab, &t) {
-        expect_failed(&r, set(&[format!("pod-ping {}", agent(3))]), ctx);
+        expect_failed(
+            &r,
+            set(&[
+                format!("pod-ping {}", agent(3)),
+                format!("pod-mtu {}", agent(3)),
+            ]),
+            ctx,
+        );
     }
-    prometheus_sum(lab, 4.0);
+    prometheus_sum(lab, 8.0);
     expect_alerts(
         lab,
         since,
@@ -675,9 +684,9 @@ fn agent_pod_missing(lab: &mut Lab, ctx: &mut Ctx) {
     let since = Instant::now();
     lab.hide_agent(3, true);
     let t = now();
-    // Its pod ping and handshake give way to one node-without-agent check.
+    // Its pod ping, handshake and large echo give way to one node-without-agent check.
     let fewer = Ctx {
-        healthy_checks: ctx.healthy_checks - 1,
+        healthy_checks: ctx.healthy_checks - 2,
     };
     for r in next_rounds(lab, &t) {
         expect_failed(

@@ -32,11 +32,12 @@ struct Ctx {
 
 type Scenario = fn(&mut Lab, &mut Ctx);
 
-const SCENARIOS: [(&str, Scenario); 4] = [
+const SCENARIOS: [(&str, Scenario); 5] = [
     ("healthy", healthy),
     ("api_blocked_at_one_node", api_blocked_at_one_node),
     ("tcp_dropped_at_one_pod", tcp_dropped_at_one_pod),
     ("icmp_filtered_at_one_pod", icmp_filtered_at_one_pod),
+    ("mtu_black_hole_at_one_node", mtu_black_hole_at_one_node),
 ];
 
 #[test]
@@ -244,7 +245,7 @@ fn tcp_dropped_at_one_pod(lab: &mut Lab, ctx: &mut Ctx) {
 }
 
 /// ICMP echo requests dropped at agent 3 while TCP passes: every agent fails its
-/// `pod-ping` of that pod, and says it is ICMP filtered (not a dead pod) in the JSON and
+/// `pod-ping` (and `pod-mtu`) of that pod, and says it is ICMP filtered (not a dead pod) in the JSON and
 /// the log.
 fn icmp_filtered_at_one_pod(lab: &mut Lab, ctx: &mut Ctx) {
     let printed: Vec<usize> = (0..N).map(|i| lab.agent_output(i).len()).collect();
@@ -254,7 +255,10 @@ fn icmp_filtered_at_one_pod(lab: &mut Lab, ctx: &mut Ctx) {
         |lab, on| lab.cluster.drop_icmp_at_agent(3, on),
         |lab| {
             until_failing(lab, &now(), ctx, |_| {
-                set(&[format!("pod-ping {}", agent(3))])
+                set(&[
+                    format!("pod-ping {}", agent(3)),
+                    format!("pod-mtu {}", agent(3)),
+                ])
             });
             for (i, printed) in printed.iter().enumerate() {
                 let r = lab.round_after(i, &now(), ROUND_WAIT);
@@ -268,11 +272,44 @@ fn icmp_filtered_at_one_pod(lab: &mut Lab, ctx: &mut Ctx) {
                     "agent {i}: {c}"
                 );
                 assert_eq!(check_of(&r, "pod-tcp", &agent(3))["ok"], true, "{r}");
+                let large = check_of(&r, "pod-mtu", &agent(3));
+                assert_eq!(large["reason"], "icmp-filtered", "agent {i}: {large}");
                 let out = lab.agent_output(i);
                 let new = out.get(*printed..).unwrap_or_default();
                 assert!(
                     new.contains("ICMP is filtered"),
                     "agent {i}: the log says so:\n{new}"
+                );
+            }
+        },
+    );
+}
+
+/// The pod paths to and from node 2 carry at most 1400 bytes while the pods send 1500: every
+/// small ping passes, `pod-mtu` towards node 2 and from it fails at once, with reason `mtu`
+/// and the path's MTU in the message; nothing else fails.
+fn mtu_black_hole_at_one_node(lab: &mut Lab, ctx: &mut Ctx) {
+    with_fault(
+        lab,
+        ctx,
+        |lab, on| lab.cluster.set_pod_path_mtu(2, on.then_some(1400)),
+        |lab| {
+            until_failing(lab, &now(), ctx, |i| {
+                if i == 2 {
+                    set(&[0, 1, 3].map(|j| format!("pod-mtu {}", agent(j))))
+                } else {
+                    set(&[format!("pod-mtu {}", agent(2))])
+                }
+            });
+            for (i, j) in [(0, 2), (2, 0)] {
+                let r = lab.round_after(i, &now(), ROUND_WAIT);
+                let c = check_of(&r, "pod-mtu", &agent(j));
+                assert_eq!(c["reason"], "mtu", "agent {i}: {c}");
+                assert!(
+                    c["error"].as_str().unwrap_or_default().starts_with(
+                        "1500-byte don't-fragment echo: fragmentation needed (mtu 1400)"
+                    ),
+                    "agent {i}: {c}"
                 );
             }
         },

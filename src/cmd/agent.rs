@@ -90,6 +90,7 @@ fn run(argv: Vec<String>) -> Result<i32, StartError> {
         ..ProbeOptions::default()
     };
     let prober = Prober::open(&options)?;
+    let mtu = mtu_prober(&config, &options);
     log::info!(
         "node {}, pod {}, api {}, cluster domain {domain}, {}",
         config.node_name,
@@ -98,7 +99,8 @@ fn run(argv: Vec<String>) -> Result<i32, StartError> {
         prober.describe()
     );
     let planner = plan::Planner::new(&domain, &config.node_name, config.reach)
-        .with_port(config.listen.port());
+        .with_port(config.listen.port())
+        .with_mtu(mtu.is_some());
     // --once lists once; the long-running agent lists once, then watches.
     let members = if config.once {
         Members::Once(Box::new((client, watch_options)))
@@ -110,6 +112,7 @@ fn run(argv: Vec<String>) -> Result<i32, StartError> {
         config,
         members,
         prober,
+        mtu,
         seen: None,
         api_server,
     };
@@ -117,6 +120,40 @@ fn run(argv: Vec<String>) -> Result<i32, StartError> {
         agent.once()
     } else {
         agent.serve()
+    }
+}
+
+/// The `pod-mtu` prober and its packet size (`--mtu-size`, else the pod interface's MTU), or
+/// `None` (with a log line saying why) when `pod-mtu` is off or cannot run.
+fn mtu_prober(config: &Config, options: &ProbeOptions) -> Option<(Prober, u32)> {
+    let mtu = match config.mtu_size {
+        Some(0) => {
+            log::info!("pod-mtu: off (--mtu-size 0)");
+            return None;
+        }
+        Some(n) => n,
+        None => match crate::mtu::pod_mtu() {
+            Ok((iface, mtu)) => {
+                log::info!("pod-mtu: {mtu}-byte echoes (the MTU of {iface}, the default route's interface)");
+                mtu
+            }
+            Err(e) => {
+                log::warn!("pod-mtu: off: cannot tell the pod's MTU ({e}); set --mtu-size");
+                return None;
+            }
+        },
+    };
+    let opts = ProbeOptions {
+        count: 1,
+        pmtu_probe: true,
+        ..options.clone()
+    };
+    match Prober::open(&opts) {
+        Ok(p) => Some((p, mtu)),
+        Err(e) => {
+            log::warn!("pod-mtu: off: cannot open a don't-fragment icmp socket: {e}");
+            None
+        }
     }
 }
 
@@ -161,6 +198,9 @@ struct Agent {
     config: Config,
     members: Members,
     prober: Prober,
+    /// The `pod-mtu` prober (don't fragment) and the packet size it sends; `None`: no
+    /// `pod-mtu` checks.
+    mtu: Option<(Prober, u32)>,
     /// The members of the last round's snapshot, for the matrix (taken by the loop).
     seen: Option<matrix::Members>,
     /// The API server's URL, the `api` check's target.
@@ -250,6 +290,7 @@ impl Agent {
             prober: &self.prober,
             dns_timeout: self.config.dns_timeout,
             tcp_timeout: self.config.timeout,
+            mtu: self.mtu.as_ref().map(|(p, m)| (p, *m)),
         };
         Outcome::Done(Box::new(round::run(&plan, &ctx, &live)))
     }

@@ -17,18 +17,34 @@ pub fn measured(r: &Connected) -> Measured {
 }
 
 /// Re-reads failed `pod-ping` checks of pods whose `pod-tcp` check to the same address
-/// passed: ICMP filtered on the way (reason `icmp-filtered`), not a dead pod (pure).
+/// passed: ICMP filtered on the way (reason `icmp-filtered`), not a dead pod (pure). A
+/// `pod-mtu` check of such a pod that timed out too is read the same way (a `pod-mtu`
+/// failure beside a passing `pod-ping` stays an MTU problem).
 pub fn mark_icmp_filtered(checks: &mut [Check]) {
-    let answered: HashSet<(String, String)> = checks
-        .iter()
-        .filter(|c| c.kind == CheckKind::PodTcp && c.is_ok())
-        .map(|c| (c.target.clone(), c.address.clone()))
-        .collect();
-    for c in checks.iter_mut().filter(|c| c.kind == CheckKind::PodPing) {
+    let keys = |kind: CheckKind, pick: fn(&Check) -> bool| -> HashSet<(String, String)> {
+        checks
+            .iter()
+            .filter(|c| c.kind == kind && pick(c))
+            .map(|c| (c.target.clone(), c.address.clone()))
+            .collect()
+    };
+    let tcp_ok = keys(CheckKind::PodTcp, Check::is_ok);
+    let ping_failed = keys(CheckKind::PodPing, Check::is_failed);
+    for c in checks.iter_mut() {
+        let key = (c.target.clone(), c.address.clone());
+        let filtered = tcp_ok.contains(&key)
+            && match c.kind {
+                CheckKind::PodPing => true,
+                CheckKind::PodMtu => {
+                    ping_failed.contains(&key) && c.outcome.reason() == Some(Reason::Timeout)
+                }
+                _ => false,
+            };
+        if !filtered {
+            continue;
+        }
         if let Outcome::Failed { reason, message } = &mut c.outcome {
-            if *reason != Reason::IcmpFiltered
-                && answered.contains(&(c.target.clone(), c.address.clone()))
-            {
+            if *reason != Reason::IcmpFiltered {
                 *message = format!("{message}; TCP to the pod passes: ICMP is filtered");
                 *reason = Reason::IcmpFiltered;
             }
@@ -68,9 +84,14 @@ mod tests {
         let mut checks = vec![
             check(CheckKind::PodPing, "a2", lost()),
             check(CheckKind::PodTcp, "a2", ok()),
+            check(CheckKind::PodMtu, "a2", lost()),
             check(CheckKind::PodPing, "a3", lost()),
             check(CheckKind::PodTcp, "a3", lost()),
             check(CheckKind::HostPing, "n2", lost()),
+            // A large echo lost while the small one passes: an MTU problem, not a filter.
+            check(CheckKind::PodPing, "a4", ok()),
+            check(CheckKind::PodTcp, "a4", ok()),
+            check(CheckKind::PodMtu, "a4", lost()),
         ];
         mark_icmp_filtered(&mut checks);
         let got: Vec<Option<Reason>> = checks.iter().map(|c| c.outcome.reason()).collect();
@@ -79,9 +100,13 @@ mod tests {
             [
                 Some(Reason::IcmpFiltered),
                 None,
+                Some(Reason::IcmpFiltered),
                 Some(Reason::Timeout),
                 Some(Reason::Timeout),
-                Some(Reason::Timeout)
+                Some(Reason::Timeout),
+                None,
+                None,
+                Some(Reason::Timeout),
             ]
         );
         assert_eq!(

@@ -4,6 +4,8 @@
 //! - ICMP: every echo of the round in one [`Executors::echo`] call on its own thread (all in
 //!   flight together, one socket per address family); see `echo`.
 //! - DNS: each probe on a thread of its own, all at once; see `lookup`.
+//! - Large echoes (`pod-mtu`): all in one [`Executors::echo_mtu`] call on a thread of its
+//!   own, on don't-fragment sockets of their own (so they run beside the small echoes).
 //! - TCP: every handshake of the round in one [`Executors::connect`] call on its own thread
 //!   (non-blocking connects watched by one poll loop); see `connect` and `crate::tcp`.
 //! - Known: decided by the plan, nothing to probe; done: measured before the round (the
@@ -41,6 +43,11 @@ pub trait Executors: Sync {
     fn dns(&self, probe: &Probe) -> Measured;
     /// Every TCP handshake of the round at once: one result per address, in order.
     fn connect(&self, addrs: &[SocketAddr]) -> Vec<Measured>;
+    /// Every `pod-mtu` echo of the round at once (don't fragment, as large as the MTU
+    /// allows): one result per address, in order. Fakes answer them as echoes.
+    fn echo_mtu(&self, addrs: &[IpAddr]) -> Vec<Measured> {
+        self.echo(addrs)
+    }
 }
 
 /// The real executors: the ICMP prober and the DNS code.
@@ -49,6 +56,8 @@ pub struct Live<'a> {
     pub dns_timeout: Duration,
     /// A handshake's limit (`--timeout`, as an echo's).
     pub tcp_timeout: Duration,
+    /// The don't-fragment prober and the MTU its echoes fill (`pod-mtu`), when planned.
+    pub mtu: Option<(&'a Prober, u32)>,
 }
 
 impl Executors for Live<'_> {
@@ -70,6 +79,32 @@ impl Executors for Live<'_> {
             .map(connect::measured)
             .collect()
     }
+
+    /// One call per address family (the payload that fills the MTU differs), IPv4 first.
+    fn echo_mtu(&self, addrs: &[IpAddr]) -> Vec<Measured> {
+        let Some((prober, mtu)) = self.mtu else {
+            return vec![internal("no pod-mtu prober"); addrs.len()];
+        };
+        let mut out: Vec<Option<Measured>> = vec![None; addrs.len()];
+        for ipv6 in [false, true] {
+            let (index, family): (Vec<usize>, Vec<IpAddr>) = addrs
+                .iter()
+                .enumerate()
+                .filter(|(_, a)| a.is_ipv6() == ipv6)
+                .map(|(i, a)| (i, *a))
+                .unzip();
+            if family.is_empty() {
+                continue;
+            }
+            let results = prober.probe_sized(&family, crate::mtu::payload(mtu, ipv6));
+            for (i, r) in index.into_iter().zip(results) {
+                set(&mut out, i, echo::mtu_measured(&r, mtu));
+            }
+        }
+        out.into_iter()
+            .map(|m| m.unwrap_or_else(|| internal("prober returned no result")))
+            .collect()
+    }
 }
 
 /// Runs every check of `plan` and returns the report.
@@ -80,12 +115,14 @@ pub fn run(plan: &Plan, ctx: &Context<'_>, exec: &dyn Executors) -> RoundReport 
     let mut echoes: Vec<(usize, IpAddr)> = Vec::new();
     let mut lookups: Vec<(usize, &Probe)> = Vec::new();
     let mut connects: Vec<(usize, SocketAddr)> = Vec::new();
+    let mut large: Vec<(usize, IpAddr)> = Vec::new();
     for (i, planned) in plan.checks.iter().enumerate() {
         match &planned.probe {
             Probe::Echo { addr } => echoes.push((i, *addr)),
             Probe::Known(outcome) => set(&mut results, i, Measured::of(outcome.clone())),
             Probe::Done(m) => set(&mut results, i, m.clone()),
             Probe::Connect { addr } => connects.push((i, *addr)),
+            Probe::EchoMtu { addr } => large.push((i, *addr)),
             dns @ (Probe::SystemForward { .. }
             | Probe::SystemReverse { .. }
             | Probe::DnsQuery { .. }) => lookups.push((i, dns)),
@@ -93,7 +130,8 @@ pub fn run(plan: &Plan, ctx: &Context<'_>, exec: &dyn Executors) -> RoundReport 
     }
     let addrs: Vec<IpAddr> = echoes.iter().map(|(_, a)| *a).collect();
     let tcp_addrs: Vec<SocketAddr> = connects.iter().map(|(_, a)| *a).collect();
-    let (echoed, looked_up, connected) = std::thread::scope(|s| {
+    let large_addrs: Vec<IpAddr> = large.iter().map(|(_, a)| *a).collect();
+    let (echoed, looked_up, connected, large_echoed) = std::thread::scope(|s| {
         let icmp = (!addrs.is_empty()).then(|| {
             std::thread::Builder::new()
                 .name("round-icmp".into())
@@ -103,6 +141,11 @@ pub fn run(plan: &Plan, ctx: &Context<'_>, exec: &dyn Executors) -> RoundReport 
             std::thread::Builder::new()
                 .name("round-tcp".into())
                 .spawn_scoped(s, || exec.connect(&tcp_addrs))
+        });
+        let mtu = (!large_addrs.is_empty()).then(|| {
+            std::thread::Builder::new()
+                .name("round-mtu".into())
+                .spawn_scoped(s, || exec.echo_mtu(&large_addrs))
         });
         let dns: Vec<_> = lookups
             .iter()
@@ -129,10 +172,11 @@ pub fn run(plan: &Plan, ctx: &Context<'_>, exec: &dyn Executors) -> RoundReport 
                 format!("cannot start the probe thread: {e}"),
             )),
         };
-        (batch(icmp), dns, batch(tcp))
+        (batch(icmp), dns, batch(tcp), batch(mtu))
     });
     place(&mut results, &echoes, echoed);
     place(&mut results, &connects, connected);
+    place(&mut results, &large, large_echoed);
     for ((i, _), m) in lookups.iter().zip(looked_up) {
         set(&mut results, *i, m);
     }

@@ -942,8 +942,8 @@ mod tests {
         ] {
             assert!(text.contains(line), "{line} missing in {text}");
         }
-        // Node kinds only: 2 families x 4 kinds.
-        assert_eq!(lines_of(&text, "networktest_last_round_peer_").len(), 8);
+        // Node kinds only: 2 families x 5 kinds.
+        assert_eq!(lines_of(&text, "networktest_last_round_peer_").len(), 10);
     }
 
     #[test]

@@ -67,8 +67,8 @@ pub fn snapshot(nodes: usize) -> Snapshot {
     }
 }
 
-/// Every probe answers (RTTs from 0.2 to 1.2 ms) except, with `fail_odd`, the echoes to
-/// odd-numbered nodes.
+/// Every probe answers (RTTs from 0.2 to 1.2 ms) except, with `fail_odd`, the (small)
+/// echoes to odd-numbered nodes.
 pub struct Fake {
     pub fail_odd: bool,
 }
@@ -96,17 +96,24 @@ impl Executors for Fake {
             .collect()
     }
 
-    /// Handshakes answer as echoes to the same address do.
+    /// Handshakes all pass: only the echoes to odd nodes fail.
     fn connect(&self, addrs: &[SocketAddr]) -> Vec<Measured> {
-        let ips: Vec<IpAddr> = addrs.iter().map(SocketAddr::ip).collect();
-        self.echo(&ips)
-            .into_iter()
-            .map(|m| Measured {
-                sent: 0,
-                received: 0,
-                ..m
-            })
-            .collect()
+        let passed = Measured {
+            rtt_seconds: Some(0.0003),
+            ..Measured::of(Outcome::Passed)
+        };
+        vec![passed; addrs.len()]
+    }
+
+    /// Large echoes all pass: only the small echoes to odd nodes fail.
+    fn echo_mtu(&self, addrs: &[IpAddr]) -> Vec<Measured> {
+        let passed = Measured {
+            rtt_seconds: Some(0.0003),
+            sent: 1,
+            received: 1,
+            ..Measured::of(Outcome::Passed)
+        };
+        vec![passed; addrs.len()]
     }
 
     fn dns(&self, probe: &Probe) -> Measured {

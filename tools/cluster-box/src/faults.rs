@@ -1,9 +1,10 @@
 //! Faults for the scenarios of issue 13 (`tests/e2e_faults.rs`): the API path blocked from
-//! one node, TCP to one agent's port dropped, and one node's underlay MTU lowered. Each
+//! one node, TCP to one agent's port dropped, and the pod paths to one node with a smaller
+//! MTU. Each
 //! call with `false` (or `None`) undoes the same call with `true`.
 
 use crate::lab::{AGENT_PORT, API_PORT};
-use crate::{Cluster, API_IP};
+use crate::{host_ip, Cluster, API_IP};
 
 impl Cluster {
     /// Drops everything node `i` forwards to the API server's port (its pods' API path),
@@ -46,15 +47,30 @@ impl Cluster {
         ]);
     }
 
-    /// Sets node `i`'s underlay link MTU (both ends: the node's `eth0` and its bridge port),
-    /// or back to 1500 with `None`. Below the pods' 1500, node `i` answers its pods' large
-    /// packets with "fragmentation needed" and the bridge drops large packets towards it.
-    pub fn set_underlay_mtu(&self, i: usize, mtu: Option<u32>) {
-        let mtu = mtu.unwrap_or(1500).to_string();
-        self.nodes[i]
-            .ns
-            .ip(&["link", "set", "dev", "eth0", "mtu", &mtu]);
-        self.underlay
-            .ip(&["link", "set", "dev", &format!("n{i}"), "mtu", &mtu]);
+    /// Sets the MTU of the pod network's paths to and from node `i` (the routes between its
+    /// pod block and every other node's, on both ends), or back to the links' 1500 with
+    /// `None`: an overlay whose tunnel to one node has a smaller MTU than the pods think.
+    /// Large don't-fragment packets on those paths get "fragmentation needed" from the
+    /// sending node; small ones, the nodes' own traffic and the API's pass.
+    pub fn set_pod_path_mtu(&self, i: usize, mtu: Option<u32>) {
+        let mtu = mtu.map(|m| m.to_string());
+        let route = |from: usize, to: usize| {
+            let mut args = vec![
+                "route".to_string(),
+                "replace".into(),
+                format!("198.19.{to}.0/24"),
+                "via".into(),
+                host_ip(to).to_string(),
+            ];
+            if let Some(m) = &mtu {
+                args.extend(["mtu".into(), m.clone()]);
+            }
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            self.nodes[from].ns.ip(&args);
+        };
+        for j in (0..self.nodes.len()).filter(|j| *j != i) {
+            route(i, j);
+            route(j, i);
+        }
     }
 }
