@@ -43,6 +43,7 @@ pub mod http;
 pub mod icmp;
 mod kind;
 pub mod kube;
+pub mod loss;
 pub mod matrix;
 pub mod mesh;
 pub mod mtu;

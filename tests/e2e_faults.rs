@@ -1,7 +1,8 @@
 //! End to end, the faults of issue 13 in the namespace lab (cluster-box, as `tests/e2e.rs`):
 //! the API path blocked from one node (`api`), TCP to one agent's port dropped while ICMP
 //! passes and the reverse (`pod-tcp`), one node's underlay MTU below the pods' (`pod-mtu`),
-//! and a little loss towards one node seen over the loss window. Each scenario checks that
+//! and a little loss towards one node seen over the loss window and named by the rules (a
+//! real Prometheus evaluates them). Each scenario checks that
 //! every agent reports exactly what broke and nothing else, then heals the lab. Needs root;
 //! in CI it must run.
 //!
@@ -32,12 +33,16 @@ struct Ctx {
 
 type Scenario = fn(&mut Lab, &mut Ctx);
 
-const SCENARIOS: [(&str, Scenario); 5] = [
+const SCENARIOS: [(&str, Scenario); 6] = [
     ("healthy", healthy),
     ("api_blocked_at_one_node", api_blocked_at_one_node),
     ("tcp_dropped_at_one_pod", tcp_dropped_at_one_pod),
     ("icmp_filtered_at_one_pod", icmp_filtered_at_one_pod),
     ("mtu_black_hole_at_one_node", mtu_black_hole_at_one_node),
+    (
+        "loss_window_names_the_lossy_node",
+        loss_window_names_the_lossy_node,
+    ),
 ];
 
 #[test]
@@ -52,7 +57,7 @@ fn e2e_fault_scenarios() {
         spec: Spec::default(),
         binary: AGENT.into(),
         agent_args: FAST_ROUNDS.map(String::from).to_vec(),
-        prometheus: false,
+        prometheus: true,
     });
     let mut ctx = Ctx::default();
     for (i, (name, scenario)) in SCENARIOS.iter().enumerate() {
@@ -314,4 +319,91 @@ fn mtu_black_hole_at_one_node(lab: &mut Lab, ctx: &mut Ctx) {
             }
         },
     );
+}
+
+/// The target nodes of agent `i`'s lossy paths (its loss window's per-path series).
+fn lossy_nodes(lab: &Lab, i: usize) -> BTreeSet<String> {
+    let scrape = lab.agent_get(i, "/prometheus.report").expect("scrape");
+    scrape
+        .body
+        .lines()
+        .filter(|l| l.starts_with("networktest_window_path_echoes_lost{"))
+        .filter_map(|l| {
+            let start = l.find("target_node=\"")? + "target_node=\"".len();
+            let len = l.get(start..)?.find('"')?;
+            l.get(start..start + len).map(str::to_string)
+        })
+        .collect()
+}
+
+/// Polls `done` every half second until it holds or `limit` passes (then fails with `what`).
+fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < limit, "not within {limit:?}: {what}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    start.elapsed()
+}
+
+/// 5% loss at node 3, agents sending 5 echoes per target: single rounds pass (a check needs
+/// one reply), but every other agent's loss window soon shows loss towards node 3 and no
+/// other node, and the vote (`networktest:node_lossy_sources:ratio`) names node 3 alone.
+fn loss_window_names_the_lossy_node(lab: &mut Lab, ctx: &mut Ctx) {
+    let fast: Vec<&str> = FAST_ROUNDS.to_vec();
+    let counted: Vec<&str> = FAST_ROUNDS
+        .iter()
+        .copied()
+        .chain(["--count", "5"])
+        .collect();
+    // Fresh agents: empty windows (earlier scenarios' failures are not in them).
+    for i in 0..N {
+        lab.restart_agent(i, &counted);
+    }
+    let t = now();
+    next_rounds(lab, &t);
+    lab.cluster.set_loss(3, Some(0.05));
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        let mut seen: Vec<BTreeSet<String>> = vec![BTreeSet::new(); 3];
+        let took = wait_until(
+            Duration::from_secs(240),
+            "loss towards node 3 in every window",
+            || {
+                for (i, s) in seen.iter_mut().enumerate() {
+                    *s = lossy_nodes(lab, i);
+                    assert!(
+                        s.iter().all(|n| *n == cluster_box::node_name(3)),
+                        "agent {i} sees loss towards other nodes than node-3: {s:?}"
+                    );
+                }
+                seen.iter().all(|s| !s.is_empty())
+            },
+        );
+        eprintln!("every other agent's window showed loss towards node-3 after {took:?}");
+        let p = lab.prometheus.as_ref().expect("prometheus");
+        let mut named = BTreeSet::new();
+        let took = wait_until(Duration::from_secs(120), "the vote names node-3", || {
+            named = p
+                .query_all("networktest:node_lossy_sources:ratio > 0.5")
+                .expect("query")
+                .into_iter()
+                .filter_map(|(labels, _)| labels.get("node").cloned())
+                .collect();
+            named.contains(&cluster_box::node_name(3))
+        });
+        assert_eq!(
+            named,
+            BTreeSet::from([cluster_box::node_name(3)]),
+            "the vote names node-3 alone"
+        );
+        eprintln!("the vote named node-3 after another {took:?}");
+    }));
+    lab.cluster.set_loss(3, None);
+    for i in 0..N {
+        lab.restart_agent(i, &fast);
+    }
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+    until_clean(lab, &now(), ctx);
 }
