@@ -22,7 +22,7 @@ seconds=${FUZZ_SECONDS:-60}
 jobs=${FUZZ_JOBS:-$(nproc)}
 profile=${FUZZ_PROFILE:-release}
 # http_head: TODO(integrator) add once fuzz_targets::http_head calls the http branch's parser.
-targets=${FUZZ_TARGETS:-icmp_v4 icmp_v6 icmp_raw_v4 icmp_errqueue dns_reply api_objects status_body resolv_conf cli http_head peer_summary}
+targets=${FUZZ_TARGETS:-icmp_v4 icmp_v6 icmp_raw_v4 icmp_errqueue dns_reply api_objects status_body resolv_conf cli http_head peer_summary proc_routes}
 afl_version=0.18.2
 tools=${FUZZ_TOOLS:-${XDG_CACHE_HOME:-${HOME:-$root/target}/.cache}/k8s-network-test-daemonset/fuzz-tools-$afl_version}
 out=$root/target/fuzz/out

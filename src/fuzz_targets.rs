@@ -40,6 +40,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("cli", cli),
     ("http_head", http_head),
     ("peer_summary", peer_summary),
+    ("proc_routes", proc_routes),
 ];
 
 /// Longest text an ICMP error may turn into (it ends up in a table cell and a log line).
@@ -759,6 +760,33 @@ pub fn resolv_conf(data: &[u8]) {
     let servers = dns::nameservers(text);
     let lines = text.lines().filter(|l| l.contains("nameserver")).count();
     assert!(servers.len() <= lines);
+}
+
+/// `/proc/net/route`, `/proc/net/ipv6_route` and `/sys/class/net/IF/mtu` text, read as the
+/// agent reads them for `pod-mtu` (the pod's kernel writes them; parsed defensively anyway).
+pub fn proc_routes(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    for iface in [
+        crate::mtu::ipv4_default_interface(text),
+        crate::mtu::ipv6_default_interface(text),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        assert!(!iface.is_empty(), "{text:?}");
+        assert!(!iface.contains(char::is_whitespace), "{iface:?}");
+    }
+    if let Some(i) = crate::mtu::ipv6_default_interface(text) {
+        assert_ne!(i, "lo");
+    }
+    if let Some(mtu) = crate::mtu::parse_mtu(text) {
+        assert!((68..=65_535).contains(&mtu), "{mtu}");
+        for ipv6 in [false, true] {
+            assert!(crate::mtu::payload(mtu, ipv6) < mtu as usize);
+        }
+    }
 }
 
 /// The command line and environment. Input: NUL-separated arguments, then (after a 0xff
