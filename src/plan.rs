@@ -513,6 +513,38 @@ mod tests {
     }
 
     #[test]
+    fn the_api_check_comes_first_measured_by_discovery() {
+        let server = "https://198.18.1.200:6443";
+        let p = plan(&snapshot(), "x").with_api(server, &Ok(std::time::Duration::from_millis(3)));
+        let first = p.checks.first().unwrap();
+        assert_eq!(
+            first.key,
+            CheckKey::new(CheckKind::Api, "", "api-server", "198.18.1.200:6443")
+        );
+        let Probe::Done(m) = &first.probe else {
+            panic!("{first:?}")
+        };
+        assert_eq!((&m.outcome, m.rtt_seconds), (&Outcome::Passed, Some(0.003)));
+        let down = kube::Error::Connect {
+            server: server.into(),
+            message: "connection refused".into(),
+        };
+        let p = plan(&snapshot(), "x").with_api(server, &Err(down));
+        let Probe::Done(m) = &p.checks[0].probe else {
+            panic!()
+        };
+        assert_eq!(m.outcome.reason(), Some(Reason::Unreachable));
+        assert!(m.outcome.message().unwrap().contains("connection refused"));
+        assert_eq!(
+            p.checks
+                .iter()
+                .filter(|c| c.key.kind == CheckKind::Api)
+                .count(),
+            1
+        );
+    }
+
+    #[test]
     fn checks_come_dns_first_then_node_by_node() {
         let p = plan(&snapshot(), "cluster.tst.local");
         let order: Vec<String> = p

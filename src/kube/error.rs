@@ -155,3 +155,47 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transport_failures_have_network_reasons_and_answers_api_error() {
+        let server = || "https://198.18.1.200:6443".to_string();
+        let cases = [
+            (Error::Timeout { server: server() }, Reason::Timeout),
+            (
+                Error::Connect {
+                    server: server(),
+                    message: "refused".into(),
+                },
+                Reason::Unreachable,
+            ),
+            (
+                Error::Tls {
+                    server: server(),
+                    message: "unknown issuer".into(),
+                },
+                Reason::Tls,
+            ),
+            (
+                Error::Token {
+                    path: "/t".into(),
+                    message: "missing".into(),
+                },
+                Reason::ApiClient,
+            ),
+            (
+                Error::Server {
+                    code: 503,
+                    message: "unavailable".into(),
+                },
+                Reason::ApiError,
+            ),
+        ];
+        for (e, reason) in cases {
+            assert_eq!(e.reason(), reason, "{e}");
+        }
+    }
+}
