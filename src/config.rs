@@ -28,6 +28,7 @@ pub const FLAGS: &[Flag] = &[
     Flag { name: "timeout", env: "NETTEST_TIMEOUT", value: Some("DUR"), default: D::Value("1s"), help: "How long to wait for echo replies" },
     Flag { name: "count", env: "NETTEST_COUNT", value: Some("N"), default: D::Value("1"), help: "Echo requests per target per round (more gives a loss ratio)" },
     Flag { name: "size", env: "NETTEST_SIZE", value: Some("BYTES"), default: D::Value("56"), help: "Echo payload size" },
+    Flag { name: "mtu-size", env: "NETTEST_MTU_SIZE", value: Some("BYTES"), default: D::Computed("the MTU of the pod's default-route interface"), help: "IP packet size of the pod-mtu echo (sent with don't-fragment); 0: no pod-mtu checks" },
     Flag { name: "icmp-socket", env: "NETTEST_ICMP_SOCKET", value: Some("KIND"), default: D::Value("auto"), help: "auto (ping socket, else raw), dgram, or raw" },
     Flag { name: "dns-timeout", env: "NETTEST_DNS_TIMEOUT", value: Some("DUR"), default: D::Value("2s"), help: "Timeout of each DNS lookup or query" },
     Flag { name: "cluster-domain", env: "NETTEST_CLUSTER_DOMAIN", value: Some("DOMAIN"), default: D::Computed("from the search list in --resolv-conf"), help: "Cluster DNS domain" },
@@ -137,6 +138,8 @@ pub struct Config {
     pub timeout: Duration,
     pub count: u32,
     pub size: usize,
+    /// `--mtu-size`: the `pod-mtu` packet size; `None`: the pod interface's MTU; 0: off.
+    pub mtu_size: Option<u32>,
     pub icmp_socket: crate::icmp::SocketKind,
     pub dns_timeout: Duration,
     /// `None` until resolved from `resolv_conf` at start-up.
@@ -200,6 +203,18 @@ impl Config {
         };
         let count = number_flag(args, "count", 1, 100)?;
         let size = number_flag(args, "size", 0, 65_000)?;
+        let mtu_size = match args.get("mtu-size") {
+            None => None,
+            Some(_) => match number_flag(args, "mtu-size", 0, 65_535)? {
+                n @ (0 | 68..) => u32::try_from(n).ok(),
+                _ => {
+                    return Err(ConfigError::invalid(
+                        "mtu-size",
+                        "must be 0 (off) or at least 68 (the smallest IPv4 MTU)",
+                    ))
+                }
+            },
+        };
         let log_table = crate::view::log::LogTable::parse(value(args, "log-table")?)
             .map_err(|e| ConfigError::invalid("log-table", e))?;
         let log_format = crate::view::json_log::LogFormat::parse(value(args, "log-format")?)
@@ -217,6 +232,7 @@ impl Config {
             timeout,
             count: u32::try_from(count).unwrap_or(1),
             size: usize::try_from(size).unwrap_or(56),
+            mtu_size,
             icmp_socket: crate::icmp::SocketKind::parse(value(args, "icmp-socket")?)
                 .map_err(|e| ConfigError::invalid("icmp-socket", e))?,
             dns_timeout,

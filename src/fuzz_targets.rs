@@ -40,6 +40,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("cli", cli),
     ("http_head", http_head),
     ("peer_summary", peer_summary),
+    ("proc_routes", proc_routes),
 ];
 
 /// Longest text an ICMP error may turn into (it ends up in a table cell and a log line).
@@ -540,6 +541,12 @@ impl crate::round::Executors for Alternating {
     fn dns(&self, _probe: &crate::plan::Probe) -> crate::report::Measured {
         crate::report::Measured::failed(crate::report::Reason::Timeout, "timed out after 1s")
     }
+
+    fn connect(&self, addrs: &[std::net::SocketAddr]) -> Vec<crate::report::Measured> {
+        let refused =
+            crate::report::Measured::failed(crate::report::Reason::Refused, "connection refused");
+        vec![refused; addrs.len()]
+    }
 }
 
 /// The plan of a snapshot, checked for consistency, then a round of it (without sockets),
@@ -557,6 +564,14 @@ fn check_plan(snap: &Snapshot, domain: &str) {
                     "{p:?}"
                 );
                 assert_eq!(p.key.address, addr.to_string(), "{p:?}");
+            }
+            Probe::EchoMtu { addr } => {
+                assert_eq!(k, CheckKind::PodMtu, "{p:?}");
+                assert_eq!(p.key.address, addr.to_string(), "{p:?}");
+            }
+            Probe::Connect { addr } => {
+                assert_eq!(k, CheckKind::PodTcp, "{p:?}");
+                assert_eq!(p.key.address, addr.ip().to_string(), "{p:?}");
             }
             Probe::Known(outcome) => {
                 assert_eq!(k, CheckKind::NodeWithoutAgent, "{p:?}");
@@ -745,6 +760,33 @@ pub fn resolv_conf(data: &[u8]) {
     let servers = dns::nameservers(text);
     let lines = text.lines().filter(|l| l.contains("nameserver")).count();
     assert!(servers.len() <= lines);
+}
+
+/// `/proc/net/route`, `/proc/net/ipv6_route` and `/sys/class/net/IF/mtu` text, read as the
+/// agent reads them for `pod-mtu` (the pod's kernel writes them; parsed defensively anyway).
+pub fn proc_routes(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    for iface in [
+        crate::mtu::ipv4_default_interface(text),
+        crate::mtu::ipv6_default_interface(text),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        assert!(!iface.is_empty(), "{text:?}");
+        assert!(!iface.contains(char::is_whitespace), "{iface:?}");
+    }
+    if let Some(i) = crate::mtu::ipv6_default_interface(text) {
+        assert_ne!(i, "lo");
+    }
+    if let Some(mtu) = crate::mtu::parse_mtu(text) {
+        assert!((68..=65_535).contains(&mtu), "{mtu}");
+        for ipv6 in [false, true] {
+            assert!(crate::mtu::payload(mtu, ipv6) < mtu as usize);
+        }
+    }
 }
 
 /// The command line and environment. Input: NUL-separated arguments, then (after a 0xff

@@ -103,6 +103,22 @@ kinds! {
         log: LogPlace::Column { rank: 2, addresses: RowSlot::Agent, always: false },
         failed_gauge: None,
     },
+    /// A TCP handshake with a peer agent pod's port (connect, then close): what ICMP does
+    /// not see (a full conntrack table) and what it does (a policy that lists L4 ports).
+    PodTcp => KindInfo {
+        name: "pod-tcp",
+        rtt: true,
+        log: LogPlace::Column { rank: 3, addresses: RowSlot::Hidden, always: false },
+        failed_gauge: None,
+    },
+    /// One don't-fragment echo to a peer agent pod's IP as large as the pod's MTU allows:
+    /// an MTU black hole on the path (small pings pass, large packets vanish).
+    PodMtu => KindInfo {
+        name: "pod-mtu",
+        rtt: true,
+        log: LogPlace::Column { rank: 4, addresses: RowSlot::Hidden, always: false },
+        failed_gauge: None,
+    },
     /// ICMP echo to a node's InternalIP.
     HostPing => KindInfo {
         name: "host-ping",
@@ -129,6 +145,14 @@ kinds! {
         name: "dns-reverse",
         rtt: true,
         log: LogPlace::Line { rank: 1, format: LineFormat::Answer { label: "DNS" } },
+        failed_gauge: None,
+    },
+    /// One small request to the API server (`GET /livez`) through discovery's own path: a node
+    /// that cannot reach the API server has a network fault too.
+    Api => KindInfo {
+        name: "api",
+        rtt: true,
+        log: LogPlace::Line { rank: 4, format: LineFormat::Timed { label: "API server" } },
         failed_gauge: None,
     },
     /// A node on which no agent pod is running: nothing there can report.

@@ -43,14 +43,17 @@ pub mod http;
 pub mod icmp;
 mod kind;
 pub mod kube;
+pub mod loss;
 pub mod matrix;
 pub mod mesh;
+pub mod mtu;
 pub mod plan;
 mod reason;
 pub mod report;
 pub mod round;
 pub mod schedule;
 pub mod summary;
+pub mod tcp;
 pub mod timefmt;
 pub mod view;
 

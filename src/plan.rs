@@ -15,19 +15,26 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
 use crate::dns::QType;
-use crate::kube::{AgentPod, DnsInstance, Snapshot};
+use crate::kube::{self, AgentPod, DnsInstance, Snapshot};
 use crate::mesh::{Domain, Mesh};
-use crate::report::{CheckKey, CheckKind, Outcome, Reason};
+use crate::report::{CheckKey, CheckKind, Measured, Outcome, Reason};
 
-/// How a planned check is probed. The variants fall in three families, each run by one
-/// executor in `round`: ICMP (`Echo`), DNS (`SystemForward`, `SystemReverse`, `DnsQuery`)
-/// and known (`Known`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How a planned check is probed. The variants fall in families, each run by one executor
+/// in `round`: ICMP (`Echo`, `EchoMtu`), TCP (`Connect`), DNS (`SystemForward`, `SystemReverse`,
+/// `DnsQuery`) and known (`Known`, `Done`).
+#[derive(Debug, Clone, PartialEq)]
 pub enum Probe {
     /// An ICMP echo to `addr`; every echo of a round is in flight together.
     Echo { addr: IpAddr },
+    /// A don't-fragment echo to `addr` that fills the pod's MTU (the `pod-mtu` check); these
+    /// go together on a socket of their own, beside the echoes.
+    EchoMtu { addr: IpAddr },
+    /// A TCP handshake with `addr`; every handshake of a round is in flight together (up to
+    /// a bound).
+    Connect { addr: SocketAddr },
     /// A forward lookup of an absolute `name` through the system resolver.
     SystemForward { name: String },
     /// A reverse lookup of `ip` through the system resolver.
@@ -40,10 +47,13 @@ pub enum Probe {
     },
     /// Decided without probing (a node without an agent).
     Known(Outcome),
+    /// Measured before the round by other code: the `api` check, whose request discovery
+    /// makes anyway at the start of every round.
+    Done(Measured),
 }
 
 /// One check the round will make: what it is, and how to probe it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Planned {
     pub key: CheckKey,
     pub probe: Probe,
@@ -51,7 +61,7 @@ pub struct Planned {
 
 /// Everything one round will check, in the order reports list it: the DNS checks, then each
 /// node's checks (host pings, pod pings, a missing agent).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Plan {
     pub checks: Vec<Planned>,
 }
@@ -60,7 +70,36 @@ impl Plan {
     fn push(&mut self, key: CheckKey, probe: Probe) {
         self.checks.push(Planned { key, probe });
     }
+
+    /// Puts the `api` check first: the round's one request to the API server at `server`
+    /// (its URL), already made by discovery (`probe`: how long it took, or how it failed).
+    /// Its budget is that one small request per round, beside discovery's.
+    pub fn with_api(mut self, server: &str, probe: &Result<Duration, kube::Error>) -> Plan {
+        let address = server
+            .strip_prefix("https://")
+            .or_else(|| server.strip_prefix("http://"))
+            .unwrap_or(server);
+        let measured = match probe {
+            Ok(took) => Measured {
+                rtt_seconds: Some(took.as_secs_f64()),
+                ..Measured::of(Outcome::Passed)
+            },
+            Err(e) => Measured::failed(e.reason(), e.to_string()),
+        };
+        let key = CheckKey::new(CheckKind::Api, "", "api-server", address);
+        self.checks.insert(
+            0,
+            Planned {
+                key,
+                probe: Probe::Done(measured),
+            },
+        );
+        self
+    }
 }
+
+/// The port agents listen on unless told otherwise (`--listen`, the manifest's port).
+pub const AGENT_PORT: u16 = 8123;
 
 /// Builds the round's plan from a snapshot and the cluster domain: every node and every
 /// DNS instance (the full mesh; the agent's own rounds go through a [`Planner`]).
@@ -96,6 +135,10 @@ pub struct Planner {
     me: String,
     nodes: Option<Mesh>,
     dns: Option<Mesh>,
+    /// The agents' port, for `pod-tcp`.
+    port: u16,
+    /// Whether to plan `pod-mtu` checks (the pod's MTU is known).
+    mtu: bool,
 }
 
 /// A node's row: its name, host IPs, and the agent pod to ping (or why there is none).
@@ -115,7 +158,23 @@ impl Planner {
             dns: reach
                 .dns_instance_peers
                 .map(|k| Mesh::new(Domain::DnsInstance, k)),
+            port: AGENT_PORT,
+            mtu: true,
         }
+    }
+
+    /// Plans `pod-mtu` checks or not (the agent does not know its pod's MTU, or
+    /// `--mtu-size 0`).
+    pub fn with_mtu(mut self, mtu: bool) -> Planner {
+        self.mtu = mtu;
+        self
+    }
+
+    /// The agents listen on `port` (`--listen`), not the manifest's 8123: `pod-tcp` connects
+    /// there.
+    pub fn with_port(mut self, port: u16) -> Planner {
+        self.port = port;
+        self
     }
 
     /// The round's plan for this snapshot.
@@ -147,7 +206,7 @@ impl Planner {
         });
         for row in &rows {
             if row.node == me || node_share.is_none_or(|s| s.contains(row.node)) {
-                plan_row(row, &mut out);
+                plan_row(row, self.port, self.mtu, &mut out);
             }
         }
         out
@@ -209,9 +268,10 @@ fn rows(snapshot: &Snapshot) -> Vec<Row<'_>> {
     rows
 }
 
-/// A node's checks: a host ping per host IP, then a pod ping per IP of its agent pod, or a
-/// failed `node-without-agent` check.
-fn plan_row(row: &Row<'_>, out: &mut Plan) {
+/// A node's checks: a host ping per host IP, then a pod ping, a handshake with `port` and
+/// (with `mtu`) a large don't-fragment echo per IP of its agent pod, or a failed
+/// `node-without-agent` check.
+fn plan_row(row: &Row<'_>, port: u16, mtu: bool, out: &mut Plan) {
     let node = row.node;
     for ip in &row.host_ips {
         out.push(
@@ -225,6 +285,20 @@ fn plan_row(row: &Row<'_>, out: &mut Plan) {
                 out.push(
                     CheckKey::new(CheckKind::PodPing, node, &pod.name, &ip.to_string()),
                     Probe::Echo { addr: *ip },
+                );
+            }
+            for ip in &pod.pod_ips {
+                out.push(
+                    CheckKey::new(CheckKind::PodTcp, node, &pod.name, &ip.to_string()),
+                    Probe::Connect {
+                        addr: SocketAddr::new(*ip, port),
+                    },
+                );
+            }
+            for ip in pod.pod_ips.iter().filter(|_| mtu) {
+                out.push(
+                    CheckKey::new(CheckKind::PodMtu, node, &pod.name, &ip.to_string()),
+                    Probe::EchoMtu { addr: *ip },
                 );
             }
         }
@@ -439,6 +513,38 @@ mod tests {
     }
 
     #[test]
+    fn the_api_check_comes_first_measured_by_discovery() {
+        let server = "https://198.18.1.200:6443";
+        let p = plan(&snapshot(), "x").with_api(server, &Ok(std::time::Duration::from_millis(3)));
+        let first = p.checks.first().unwrap();
+        assert_eq!(
+            first.key,
+            CheckKey::new(CheckKind::Api, "", "api-server", "198.18.1.200:6443")
+        );
+        let Probe::Done(m) = &first.probe else {
+            panic!("{first:?}")
+        };
+        assert_eq!((&m.outcome, m.rtt_seconds), (&Outcome::Passed, Some(0.003)));
+        let down = kube::Error::Connect {
+            server: server.into(),
+            message: "connection refused".into(),
+        };
+        let p = plan(&snapshot(), "x").with_api(server, &Err(down));
+        let Probe::Done(m) = &p.checks[0].probe else {
+            panic!()
+        };
+        assert_eq!(m.outcome.reason(), Some(Reason::Unreachable));
+        assert!(m.outcome.message().unwrap().contains("connection refused"));
+        assert_eq!(
+            p.checks
+                .iter()
+                .filter(|c| c.key.kind == CheckKind::Api)
+                .count(),
+            1
+        );
+    }
+
+    #[test]
     fn checks_come_dns_first_then_node_by_node() {
         let p = plan(&snapshot(), "cluster.tst.local");
         let order: Vec<String> = p
@@ -456,8 +562,12 @@ mod tests {
                 "dns-instance coredns-a",
                 "host-ping n1",
                 "pod-ping a1",
+                "pod-tcp a1",
+                "pod-mtu a1",
                 "host-ping n2",
                 "pod-ping a2",
+                "pod-tcp a2",
+                "pod-mtu a2",
                 "host-ping n3",
                 "node-without-agent n3",
                 "host-ping n4",
@@ -541,7 +651,14 @@ mod tests {
             .collect();
         assert_eq!(
             node_checks,
-            [(CheckKind::PodPing, "n1"), (CheckKind::PodPing, "n2")]
+            [
+                (CheckKind::PodPing, "n1"),
+                (CheckKind::PodTcp, "n1"),
+                (CheckKind::PodMtu, "n1"),
+                (CheckKind::PodPing, "n2"),
+                (CheckKind::PodTcp, "n2"),
+                (CheckKind::PodMtu, "n2")
+            ]
         );
     }
 
@@ -603,7 +720,8 @@ mod tests {
             for n in nodes.iter().filter(|n| **n != me) {
                 *by_node.entry(n.to_string()).or_default() += 1;
             }
-            // A checked node gets all its checks (host ping and pod ping, or no agent).
+            // A checked node gets all its checks (host ping, pod ping, handshake and large
+            // echo, or no agent).
             for n in &nodes {
                 let kinds: Vec<CheckKind> = p
                     .checks
@@ -614,7 +732,12 @@ mod tests {
                 let want = if *n == "n59" {
                     vec![CheckKind::HostPing, CheckKind::NodeWithoutAgent]
                 } else {
-                    vec![CheckKind::HostPing, CheckKind::PodPing]
+                    vec![
+                        CheckKind::HostPing,
+                        CheckKind::PodPing,
+                        CheckKind::PodTcp,
+                        CheckKind::PodMtu,
+                    ]
                 };
                 assert_eq!(kinds, want, "{me} on {n}");
             }

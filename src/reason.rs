@@ -42,6 +42,10 @@ reasons! {
     Prohibited = "prohibited",
     /// "Fragmentation needed" or "packet too big": the packet is larger than the path allows.
     Mtu = "mtu",
+    /// An echo to an agent pod got no answer while a TCP handshake with the same pod
+    /// passed in the same round: the pod is alive and something on the way filters ICMP (a
+    /// network policy that lists L4 ports, for example), not a dead pod or path.
+    IcmpFiltered = "icmp-filtered",
     /// Time to live (hop limit) exceeded on the way: usually a routing loop.
     TtlExceeded = "ttl-exceeded",
     /// The local kernel refused to send (EPERM, EACCES): an OUTPUT firewall rule or a
@@ -57,7 +61,8 @@ reasons! {
     Nxdomain = "nxdomain",
     /// The DNS server failed (SERVFAIL), or the resolver reported a temporary failure.
     Servfail = "servfail",
-    /// The DNS server refused the query (REFUSED): typically a zone it does not serve.
+    /// The DNS server refused the query (REFUSED): typically a zone it does not serve. Or
+    /// a TCP connect was reset: the host is there, but nothing listens on the port.
     Refused = "refused",
     /// The name exists but has no record of the asked type.
     NoAnswer = "no-answer",
@@ -71,6 +76,13 @@ reasons! {
     ResolverStuck = "resolver-stuck",
     /// The system resolver failed in a way it does not name more precisely.
     ResolverError = "resolver-error",
+    /// The TLS handshake with the API server failed (its certificate, the CA file).
+    Tls = "tls",
+    /// The API server answered with an HTTP error where an answer was expected.
+    ApiError = "api-error",
+    /// The API client could not make a request at all (its token or CA file, a bad URL): a
+    /// problem of this agent's configuration, not of the network.
+    ApiClient = "api-client",
     /// No agent pod runs (usably) on the node: nothing there can report for itself.
     NoAgent = "no-agent",
     /// The agent could not start a thread for the check (a process or cgroup thread limit).

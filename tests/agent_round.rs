@@ -55,6 +55,10 @@ fn once_prints_the_table_or_json_and_exits_by_result() {
         return;
     }
     let mut lab = lab(3);
+    // The peers' agents listen (their `pod-tcp` checks pass) once they published a round.
+    for i in 0..3 {
+        lab.round_after(i, "", Duration::from_secs(45));
+    }
     // Healthy: exit 0, the original script's table, the cluster domain found in the pod's resolv.conf.
     let (code, out, err) = lab.run_once(1, &["--once"]);
     assert_eq!(code, 0, "{out}{err}");
@@ -100,8 +104,8 @@ fn once_prints_the_table_or_json_and_exits_by_result() {
             ("node-without-agent", "node-2")
         ]
     );
-    // Node 2's pod ping gave way to its node-without-agent check.
-    assert_eq!(r.checks.len(), all, "{out}");
+    // Node 2's pod ping, handshake and large echo gave way to its node-without-agent check.
+    assert_eq!(r.checks.len(), all - 2, "{out}");
     assert_eq!(r.errors, 2);
     assert_eq!(
         (r.node.as_str(), r.pod.as_str()),
@@ -133,7 +137,9 @@ fn once_prints_the_table_or_json_and_exits_by_result() {
         ]
     );
     assert_eq!(targets(&r, "pod-ping"), ["k8s-network-test-daemonset-0"]);
-    assert_eq!(r.checks.len(), all, "{out}");
+    // Each of the two nodes traded a pod ping, a handshake and a large echo for a
+    // node-without-agent check.
+    assert_eq!(r.checks.len(), all - 4, "{out}");
     let (_, table, _) = lab.run_once(0, &["--once"]);
     assert!(
         table.contains(&format!("Checking: node-1 198.18.1.11 - ({no_ip})"))
@@ -159,7 +165,14 @@ fn once_prints_the_table_or_json_and_exits_by_result() {
     assert_eq!(kinds(false), BTreeSet::from(["dns-service", "dns-reverse"]));
     assert_eq!(
         kinds(true),
-        BTreeSet::from(["host-ping", "pod-ping", "dns-instance"])
+        BTreeSet::from([
+            "api",
+            "host-ping",
+            "pod-ping",
+            "pod-tcp",
+            "pod-mtu",
+            "dns-instance"
+        ])
     );
     lab.cluster.set_service_reachable(true);
 
@@ -320,8 +333,10 @@ fn endpoints_metrics_changes_and_sigterm() {
     let t = now();
     let r = lab.round_after(0, &t, Duration::from_secs(30));
     let changes = r["changes"].as_array().unwrap();
-    assert_eq!(changes.len(), 1, "{r}");
+    // The small echo and the large one (pod-mtu) to that pod.
+    assert_eq!(changes.len(), 2, "{r}");
     assert_eq!(changes[0]["kind"], "pod-ping");
+    assert_eq!(changes[1]["kind"], "pod-mtu");
     assert_eq!(changes[0]["was_ok"], true);
     assert_eq!(changes[0]["now_ok"], false);
     std::thread::sleep(Duration::from_millis(300));

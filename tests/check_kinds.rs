@@ -4,12 +4,12 @@
 //! the plan yields it and it appears everywhere.
 
 use std::collections::BTreeSet;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
 use std::time::Duration;
 
 use cluster_box::prometheus::promtool_check_metrics;
-use k8s_network_test_daemonset::kube::{AgentPod, DnsInfo, DnsInstance, NodeInfo, Snapshot};
+use k8s_network_test_daemonset::kube::{self, AgentPod, DnsInfo, DnsInstance, NodeInfo, Snapshot};
 use k8s_network_test_daemonset::plan::{self, Plan, Probe};
 use k8s_network_test_daemonset::report::{
     CheckKind, LineFormat, LogPlace, Measured, Outcome, Reason, RoundReport,
@@ -75,6 +75,10 @@ impl Fake {
 impl Executors for Fake {
     fn echo(&self, addrs: &[IpAddr]) -> Vec<Measured> {
         self.echo_calls.lock().unwrap().push(addrs.len());
+        self.echo_mtu(addrs)
+    }
+
+    fn echo_mtu(&self, addrs: &[IpAddr]) -> Vec<Measured> {
         addrs
             .iter()
             .map(|_| match self.fail {
@@ -86,6 +90,19 @@ impl Executors for Fake {
                     rtt_seconds: Some(0.0004),
                     sent: 1,
                     received: 1,
+                    ..Measured::of(Outcome::Passed)
+                },
+            })
+            .collect()
+    }
+
+    fn connect(&self, addrs: &[SocketAddr]) -> Vec<Measured> {
+        addrs
+            .iter()
+            .map(|_| match self.fail {
+                true => Measured::failed(Reason::Timeout, "no handshake within 1s"),
+                false => Measured {
+                    rtt_seconds: Some(0.0005),
                     ..Measured::of(Outcome::Passed)
                 },
             })
@@ -123,7 +140,15 @@ fn kinds(r: &RoundReport) -> BTreeSet<CheckKind> {
 #[test]
 fn every_kind_goes_through_the_plan_the_round_and_every_view() {
     let all: BTreeSet<CheckKind> = CheckKind::ALL.into_iter().collect();
-    let plan = plan::plan(&snapshot(), "cluster.tst.local");
+    // The `api` check comes measured by discovery: passed in round 1, failed in round 2.
+    let api_server = "https://198.18.0.100:6443";
+    let plan = plan::plan(&snapshot(), "cluster.tst.local")
+        .with_api(api_server, &Ok(Duration::from_millis(2)));
+    let api_down = kube::Error::Timeout {
+        server: api_server.into(),
+    };
+    let failing_plan =
+        plan::plan(&snapshot(), "cluster.tst.local").with_api(api_server, &Err(api_down));
     let planned: BTreeSet<CheckKind> = plan.checks.iter().map(|c| c.key.kind).collect();
     assert_eq!(planned, all, "the plan yields every kind from the snapshot");
 
@@ -153,7 +178,7 @@ fn every_kind_goes_through_the_plan_the_round_and_every_view() {
         "one echo batch"
     );
     // Round 2: every probe fails.
-    let second = run(&plan, &Fake::new(true), &first);
+    let second = run(&failing_plan, &Fake::new(true), &first);
     for r in [&first, &second] {
         let keys: Vec<_> = r.checks.iter().map(|c| c.key()).collect();
         let want: Vec<_> = plan

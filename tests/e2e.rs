@@ -37,7 +37,8 @@ const ALERT_WAIT: Duration = Duration::from_secs(90);
 struct Ctx {
     /// Checks in a round of a healthy cluster (the first scenario counts them). Every later
     /// round has as many: a fault fails checks, it never removes them, and an agent pod
-    /// missing from the API trades its pod ping for a `node-without-agent` check.
+    /// missing from the API trades its pod ping, handshake and large echo for a
+    /// `node-without-agent` check (two fewer).
     healthy_checks: usize,
 }
 
@@ -260,7 +261,7 @@ fn until_no_alerts(lab: &Lab) {
 fn rules_healthy(lab: &Lab) {
     let p = lab.prometheus.as_ref().expect("prometheus");
     let rules = p.rules().expect("rules API");
-    assert_eq!(rules.len(), 28, "rules loaded: {rules:?}");
+    assert_eq!(rules.len(), 31, "rules loaded: {rules:?}");
     let bad: Vec<_> = rules.iter().filter(|(_, h)| h != "ok").collect();
     assert!(bad.is_empty(), "rules that do not evaluate: {bad:?}");
 }
@@ -301,8 +302,8 @@ fn healthy(lab: &mut Lab, ctx: &mut Ctx) {
     prometheus_sum(lab, 0.0);
     // The README's expected-checks expression (with the agents standing in for
     // kube_node_info, which needs kube-state-metrics) is 0 on a healthy cluster.
-    let expected = "2 * count(networktest_agent_info) ^ 2 \
-        + count(networktest_agent_info) * (3 + 2 * max(networktest_last_round_checks{kind=\"dns-instance\"})) \
+    let expected = "4 * count(networktest_agent_info) ^ 2 \
+        + count(networktest_agent_info) * (4 + 2 * max(networktest_last_round_checks{kind=\"dns-instance\"})) \
         - (sum(networktest_last_round_checks) - sum(networktest_last_round_failed_checks))";
     let p = lab.prometheus.as_ref().unwrap();
     let got = p.wait_for(expected, Duration::from_secs(20), |v| v == Some(0.0));
@@ -350,11 +351,13 @@ fn healthy(lab: &mut Lab, ctx: &mut Ctx) {
     rules_healthy(lab);
 }
 
-/// The host and pod pings towards node 2.
+/// The host and pod pings, the handshake and the large echo towards node 2.
 fn towards_2() -> BTreeSet<String> {
     set(&[
         format!("host-ping {}", node(2)),
         format!("pod-ping {}", agent(2)),
+        format!("pod-tcp {}", agent(2)),
+        format!("pod-mtu {}", agent(2)),
     ])
 }
 
@@ -372,18 +375,21 @@ fn node_cable_pulled(lab: &mut Lab, ctx: &mut Ctx) {
     from_2.extend([
         "dns-instance coredns-0".into(),
         "dns-instance coredns-1".into(),
+        "api api-server".into(),
     ]);
     for i in [0, 1, 3] {
         from_2.push(format!("host-ping {}", node(i)));
         from_2.push(format!("pod-ping {}", agent(i)));
+        from_2.push(format!("pod-tcp {}", agent(i)));
+        from_2.push(format!("pod-mtu {}", agent(i)));
     }
     expect_failed(&rounds[2], set(&from_2), ctx);
     assert!(
         rounds[2]["api_error"].is_string(),
         "node 2 cannot reach the API either"
     );
-    prometheus_sum(lab, 6.0); // node 2's agent cannot be scraped: its series go stale
-                              // Node 2 is named, by the votes of the 3 others and by its silent agent; nothing else.
+    prometheus_sum(lab, 12.0); // node 2's agent cannot be scraped: its series go stale
+                               // Node 2 is named, by the votes of the 3 others and by its silent agent; nothing else.
     expect_alerts(
         lab,
         since,
@@ -432,16 +438,23 @@ fn network_healed(lab: &mut Lab, _: &mut Ctx) {
     until_no_alerts(lab);
 }
 
-/// ICMP dropped at one pod: only pod-ping to that pod fails, everywhere; the pod network of
-/// its node is named.
+/// ICMP dropped at one pod: only pod-ping (and the large pod-mtu echo) to that pod fails,
+/// everywhere; the pod network of its node is named.
 fn icmp_dropped_at_one_pod(lab: &mut Lab, ctx: &mut Ctx) {
     let since = Instant::now();
     lab.cluster.drop_icmp_at_agent(3, true);
     let t = now();
     for r in next_rounds(lab, &t) {
-        expect_failed(&r, set(&[format!("pod-ping {}", agent(3))]), ctx);
+        expect_failed(
+            &r,
+            set(&[
+                format!("pod-ping {}", agent(3)),
+                format!("pod-mtu {}", agent(3)),
+            ]),
+            ctx,
+        );
     }
-    prometheus_sum(lab, 4.0);
+    prometheus_sum(lab, 8.0);
     expect_alerts(
         lab,
         since,
@@ -559,8 +572,17 @@ fn loss_on_one_node(lab: &mut Lab, ctx: &mut Ctx) {
                 "1s",
             ],
         );
-        assert_eq!(code, 0, "agent {i} --once: {err}");
         let r: Value = serde_json::from_str(&out).unwrap();
+        // Echoes count their replies; a handshake or the one large echo lost to the loss
+        // fails its check (one try each).
+        let one_try = set(&[
+            format!("pod-tcp {}", agent(3)),
+            format!("pod-mtu {}", agent(3)),
+        ]);
+        assert!(
+            code == 0 || (code == 1 && failed(&r).is_subset(&one_try)),
+            "agent {i} --once: {err}{r}"
+        );
         assert_eq!(checks(&r).len(), ctx.healthy_checks, "agent {i}: {r}");
         let pings = pings(&r);
         assert_eq!(
@@ -602,7 +624,7 @@ fn api_errors(lab: &Lab, i: usize) -> f64 {
 }
 
 /// The API down for three rounds: every agent keeps probing its last known members (as many
-/// checks as before, none failing), says so in its table's `API:` line and counts the
+/// checks as before, none failing but `api`), says so in its table's `API:` line and counts the
 /// failures, and recovers by itself.
 fn api_down(lab: &mut Lab, ctx: &mut Ctx) {
     let since = Instant::now();
@@ -613,7 +635,7 @@ fn api_down(lab: &mut Lab, ctx: &mut Ctx) {
     for _ in 0..3 {
         let rounds = next_rounds(lab, &last);
         for r in &rounds {
-            expect_failed(r, BTreeSet::new(), ctx);
+            expect_failed(r, set(&["api api-server".into()]), ctx);
             assert!(
                 r["api_error"].is_string(),
                 "the round says the API failed: {r}"
@@ -666,8 +688,16 @@ fn agent_pod_missing(lab: &mut Lab, ctx: &mut Ctx) {
     let since = Instant::now();
     lab.hide_agent(3, true);
     let t = now();
+    // Its pod ping, handshake and large echo give way to one node-without-agent check.
+    let fewer = Ctx {
+        healthy_checks: ctx.healthy_checks - 2,
+    };
     for r in next_rounds(lab, &t) {
-        expect_failed(&r, set(&[format!("node-without-agent {}", node(3))]), ctx);
+        expect_failed(
+            &r,
+            set(&[format!("node-without-agent {}", node(3))]),
+            &fewer,
+        );
     }
     prometheus_sum(lab, 4.0);
     assert!(lab

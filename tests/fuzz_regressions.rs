@@ -611,6 +611,13 @@ mod seeds {
         ] {
             put(dir, "resolv_conf", name, t.as_bytes());
         }
+        for (name, t) in [
+            ("route", "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\neth0\t00000000\t0101FEA9\t0003\t0\t0\t0\t00000000\t0\t0\t0\neth0\t0101FEA9\t00000000\t0005\t0\t0\t0\tFFFFFFFF\t0\t0\t0\n"),
+            ("ipv6-route", "00000000000000000000000000000000 00 00000000000000000000000000000000 00 fe800000000000000000000000000001 00000400 00000001 00000000 00000003     eth0\n00000000000000000000000000000000 00 00000000000000000000000000000000 00 00000000000000000000000000000000 ffffffff 00000001 00000000 00200200       lo\n"),
+            ("mtu", "1450\n"),
+        ] {
+            put(dir, "proc_routes", name, t.as_bytes());
+        }
         let cli = |args: &[&str], env: &[&str]| {
             let mut d = args.join("\0").into_bytes();
             if !env.is_empty() {

@@ -355,17 +355,23 @@ fn mixed_arch_images_run_restricted_and_detect_a_disconnected_node() {
     ]);
     assert_eq!(id.unwrap(), format!("{running} {foreign}"));
 
-    // One node cut off: the others report exactly its host and pod pings failing. The mark
-    // comes once it is cut off, so no round that started before sees a healthy network.
+    // One node cut off: the others report exactly its host and pod pings, its handshake and
+    // its large echo failing. The mark comes once it is cut off, so no round that started
+    // before sees a healthy network.
     docker(&["network", "disconnect", &rig.network(), &rig.container(2)]).unwrap();
     let t1 = now();
     for i in 0..2 {
         let r = round_after(&rig, i, &t1);
         assert_eq!(
             failed(&r),
-            ["host-ping node-2", "pod-ping agent-2"]
-                .map(String::from)
-                .into(),
+            [
+                "host-ping node-2",
+                "pod-ping agent-2",
+                "pod-tcp agent-2",
+                "pod-mtu agent-2"
+            ]
+            .map(String::from)
+            .into(),
             "agent {i}: {r}"
         );
     }
@@ -375,7 +381,7 @@ fn mixed_arch_images_run_restricted_and_detect_a_disconnected_node() {
     )
     .unwrap();
     assert!(
-        scrape.body.contains("networktest_total_error_count 2"),
+        scrape.body.contains("networktest_total_error_count 4"),
         "{}",
         scrape.body
     );

@@ -76,7 +76,9 @@ fn matrix_end_to_end() {
             cluster_box::status::failed_checks(&r),
             BTreeSet::from([
                 format!("host-ping {}", node_name(2)),
-                format!("pod-ping {}", agent_pod_name(2))
+                format!("pod-ping {}", agent_pod_name(2)),
+                format!("pod-tcp {}", agent_pod_name(2)),
+                format!("pod-mtu {}", agent_pod_name(2)),
             ]),
             "agent {i} sees node 2 gone"
         );
@@ -149,7 +151,7 @@ fn summaries(lab: &Lab) {
                     c["kind"].as_str().unwrap()
                 })
                 .collect();
-            assert_eq!(kinds, ["host-ping", "pod-ping"]);
+            assert_eq!(kinds, ["host-ping", "pod-ping", "pod-tcp", "pod-mtu"]);
         }
         let columns: BTreeSet<&str> = s["dns"]
             .as_array()
@@ -159,7 +161,7 @@ fn summaries(lab: &Lab) {
             .collect();
         assert_eq!(
             columns,
-            BTreeSet::from(["service", "coredns-0", "coredns-1"])
+            BTreeSet::from(["service", "coredns-0", "coredns-1", "api-server"])
         );
         assert!(r.body.len() < 4096, "{} bytes", r.body.len());
     }
@@ -361,14 +363,16 @@ fn matrix_command(lab: &Lab) {
         .skip(1)
         .take_while(|l| l.starts_with("  "))
         .collect();
-    assert_eq!(
-        failed,
-        [
-            "  control-plane-0 -> node-2: host-ping (timeout), pod-ping (timeout)",
-            "  node-1 -> node-2: host-ping (timeout), pod-ping (timeout)",
-            "  node-3 -> node-2: host-ping (timeout), pod-ping (timeout)",
-        ]
-    );
+    // Each line lists the failed kinds (cut at 80 characters).
+    assert_eq!(failed.len(), 3, "{text}");
+    for (l, src) in failed.iter().zip(["control-plane-0", "node-1", "node-3"]) {
+        assert!(
+            l.starts_with(&format!(
+                "  {src} -> node-2: host-ping (timeout), pod-ping (timeout), pod-tcp "
+            )),
+            "{text}"
+        );
+    }
     assert!(text.contains("\nTargets: 1 control-plane-0 2 node-1 3 node-2 4 node-3\n"));
     for l in text.lines() {
         assert!(l.chars().count() <= 80, "{l}");
@@ -482,6 +486,7 @@ fn json_log(lab: &Lab) {
         .enumerate()
         .filter(|(_, l)| {
             l["event"] == "check"
+                && l["kind"] == "pod-ping"
                 && l["target"] == agent_pod_name(2).as_str()
                 && l["status"] == "failed"
                 && l["was"] == "passed"
@@ -511,9 +516,10 @@ fn json_log(lab: &Lab) {
             .join("\n")
     );
     let round = lines[i..].iter().find(|l| l["event"] == "round").unwrap();
-    assert_eq!(round["failed"], 2, "{round}");
+    // Node 2's host and pod pings, handshake and large echo.
+    assert_eq!(round["failed"], 4, "{round}");
     assert_eq!(
         (&round["listed"], &round["omitted"]),
-        (&Value::from(2), &Value::from(0))
+        (&Value::from(4), &Value::from(0))
     );
 }

@@ -800,7 +800,40 @@ fn scenarios() -> Vec<Scenario> {
         peers_node_down(),
         peers_two_sources_isolated(),
         all_agents_gone(),
+        lossy_node(),
     ]
+}
+
+/// A little loss at node 3: every round passes, but the loss windows of all its checkers show
+/// loss towards it (and its own agent's towards every other node): node 3 has 9 of 9 lossy
+/// sources, each other node 1 of 9; after an hour of it, node 3 is named.
+fn lossy_node() -> Scenario {
+    let model = Model {
+        minutes: 75,
+        ..Model::new(10).with(5, Fault::Lossy(3))
+    };
+    Scenario {
+        name: "lossy_node",
+        model,
+        alerts: vec![
+            (4, vec![]),
+            (40, vec![]),
+            (70, vec![node_alert("NetworkTestNodeLossy", 3)]),
+        ],
+        exprs: vec![
+            expect(4, "networktest:node_lossy_sources:count", vec![]),
+            expect(
+                10,
+                "networktest:node_lossy_sources:count",
+                per_node(ALL, |i| if i == 3 { 9.0 } else { 1.0 }),
+            ),
+            expect(
+                10,
+                "networktest:node_lossy_sources:ratio",
+                per_node(ALL, |i| if i == 3 { 1.0 } else { 1.0 / 9.0 }),
+            ),
+        ],
+    }
 }
 
 // ---- The tests ----
@@ -837,6 +870,7 @@ scenario_tests! {
     rules_peers_3_one_node_down_still_a_majority => peers_node_down,
     rules_peers_3_isolated_sources_do_not_vote => peers_two_sources_isolated,
     rules_all_agents_gone => all_agents_gone,
+    rules_a_little_loss_towards_one_node_names_it => lossy_node,
 }
 
 /// Every alert fires in some scenario, every recording rule has an expected non-empty result

@@ -20,7 +20,7 @@ use common::synthetic::{rounds, NODES};
 #[test]
 fn log_blocks_are_short_when_healthy_and_bounded_when_half_the_cluster_is_down() {
     let (first, healthy, half) = rounds(NODES);
-    assert_eq!(healthy.checks.len(), 2 * NODES + 3 + 2 * 4);
+    assert_eq!(healthy.checks.len(), 4 * NODES + 3 + 2 * 4);
     assert_eq!((healthy.errors, healthy.changes.len()), (0, 0));
     assert_eq!((half.errors, half.changes.len()), (NODES, NODES));
     let lines = |r: &RoundReport, mode| log::render(r, mode).lines().count();

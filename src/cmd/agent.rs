@@ -80,6 +80,7 @@ fn run(argv: Vec<String>) -> Result<i32, StartError> {
         ..kube::WatchOptions::default()
     };
     let client = kube::Client::new(settings)?;
+    let api_server = client.settings().api_server.clone();
     let options = ProbeOptions {
         timeout: config.timeout,
         count: config.count,
@@ -89,6 +90,7 @@ fn run(argv: Vec<String>) -> Result<i32, StartError> {
         ..ProbeOptions::default()
     };
     let prober = Prober::open(&options)?;
+    let mtu = mtu_prober(&config, &options);
     log::info!(
         "node {}, pod {}, api {}, cluster domain {domain}, {}",
         config.node_name,
@@ -96,7 +98,9 @@ fn run(argv: Vec<String>) -> Result<i32, StartError> {
         client.settings().api_server,
         prober.describe()
     );
-    let planner = plan::Planner::new(&domain, &config.node_name, config.reach);
+    let planner = plan::Planner::new(&domain, &config.node_name, config.reach)
+        .with_port(config.listen.port())
+        .with_mtu(mtu.is_some());
     // --once lists once; the long-running agent lists once, then watches.
     let members = if config.once {
         Members::Once(Box::new((client, watch_options)))
@@ -108,12 +112,48 @@ fn run(argv: Vec<String>) -> Result<i32, StartError> {
         config,
         members,
         prober,
+        mtu,
         seen: None,
+        api_server,
     };
     if agent.config.once {
         agent.once()
     } else {
         agent.serve()
+    }
+}
+
+/// The `pod-mtu` prober and its packet size (`--mtu-size`, else the pod interface's MTU), or
+/// `None` (with a log line saying why) when `pod-mtu` is off or cannot run.
+fn mtu_prober(config: &Config, options: &ProbeOptions) -> Option<(Prober, u32)> {
+    let mtu = match config.mtu_size {
+        Some(0) => {
+            log::info!("pod-mtu: off (--mtu-size 0)");
+            return None;
+        }
+        Some(n) => n,
+        None => match crate::mtu::pod_mtu() {
+            Ok((iface, mtu)) => {
+                log::info!("pod-mtu: {mtu}-byte echoes (the MTU of {iface}, the default route's interface)");
+                mtu
+            }
+            Err(e) => {
+                log::warn!("pod-mtu: off: cannot tell the pod's MTU ({e}); set --mtu-size");
+                return None;
+            }
+        },
+    };
+    let opts = ProbeOptions {
+        count: 1,
+        pmtu_probe: true,
+        ..options.clone()
+    };
+    match Prober::open(&opts) {
+        Ok(p) => Some((p, mtu)),
+        Err(e) => {
+            log::warn!("pod-mtu: off: cannot open a don't-fragment icmp socket: {e}");
+            None
+        }
     }
 }
 
@@ -158,8 +198,13 @@ struct Agent {
     config: Config,
     members: Members,
     prober: Prober,
+    /// The `pod-mtu` prober (don't fragment) and the packet size it sends; `None`: no
+    /// `pod-mtu` checks.
+    mtu: Option<(Prober, u32)>,
     /// The members of the last round's snapshot, for the matrix (taken by the loop).
     seen: Option<matrix::Members>,
+    /// The API server's URL, the `api` check's target.
+    api_server: String,
 }
 
 /// Where a round's members come from.
@@ -171,6 +216,15 @@ enum Members {
     Watched(kube::Discovery),
 }
 
+/// The members, any API error, how old the members are, and the round's API request (how
+/// long it took, or how it failed: the `api` check).
+type Discovered = (
+    Snapshot,
+    Option<String>,
+    Duration,
+    Result<Duration, kube::Error>,
+);
+
 /// What one round produced, or why it could not run.
 enum Outcome {
     Done(Box<RoundReport>),
@@ -180,17 +234,22 @@ enum Outcome {
 impl Agent {
     /// The members, any API error and how old the members are. An API failure after a
     /// good discovery keeps the last known members (the views) and reports the error.
-    fn discover(
-        &self,
-        api_errors: &mut Vec<String>,
-    ) -> Result<(Snapshot, Option<String>, Duration), kube::Error> {
+    fn discover(&self, api_errors: &mut Vec<String>) -> Result<Discovered, kube::Error> {
         match &self.members {
-            Members::Once(once) => kube::Discovery::once(&once.0, &once.1)
-                .map(|s| (s, None, Duration::ZERO))
-                .inspect_err(|e| {
-                    log::error!("kubernetes api: {e}");
-                    api_errors.push(e.kind().to_string());
-                }),
+            Members::Once(once) => {
+                let client = &once.0;
+                // The `api` check's request, as the watched agent's discovery makes it.
+                let started = Instant::now();
+                let probe = client
+                    .reachable(started + client.settings().discovery_timeout)
+                    .map(|()| started.elapsed());
+                kube::Discovery::once(client, &once.1)
+                    .map(|s| (s, None, Duration::ZERO, probe))
+                    .inspect_err(|e| {
+                        log::error!("kubernetes api: {e}");
+                        api_errors.push(e.kind().to_string());
+                    })
+            }
             Members::Watched(discovery) => {
                 let current = discovery.current();
                 api_errors.extend(current.errors.iter().map(|k| k.to_string()));
@@ -198,7 +257,7 @@ impl Agent {
                     log::error!("kubernetes api: {e}");
                 }
                 match current.snapshot {
-                    Some(s) => Ok((s, current.api_error, current.age)),
+                    Some(s) => Ok((s, current.api_error, current.age, current.probe)),
                     None => Err(current
                         .error
                         .unwrap_or_else(|| kube::Error::Other("no discovery yet".into()))),
@@ -209,11 +268,14 @@ impl Agent {
 
     /// Discovery then the probes; with no discovery yet there is nothing to probe.
     fn round(&mut self, previous: Option<&RoundReport>, api_errors: &mut Vec<String>) -> Outcome {
-        let (snapshot, api_error, snapshot_age) = match self.discover(api_errors) {
+        let (snapshot, api_error, snapshot_age, api_probe) = match self.discover(api_errors) {
             Ok(found) => found,
             Err(e) => return Outcome::NoMembers(e),
         };
-        let plan = self.planner.plan(&snapshot);
+        let plan = self
+            .planner
+            .plan(&snapshot)
+            .with_api(&self.api_server, &api_probe);
         if !self.config.once {
             self.seen = Some(matrix::Members::of(&snapshot, &self.config.node_name));
         }
@@ -227,6 +289,8 @@ impl Agent {
         let live = Live {
             prober: &self.prober,
             dns_timeout: self.config.dns_timeout,
+            tcp_timeout: self.config.timeout,
+            mtu: self.mtu.as_ref().map(|(p, m)| (p, *m)),
         };
         Outcome::Done(Box::new(round::run(&plan, &ctx, &live)))
     }

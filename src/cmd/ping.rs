@@ -80,6 +80,7 @@ fn options(args: &cli::Args) -> Result<ProbeOptions, ConfigError> {
         kind: SocketKind::parse(value(args, "socket")?)
             .map_err(|e| ConfigError::invalid("socket", e))?,
         max_pps: u32::try_from(number_flag(args, "max-pps", 0, MAX_PPS)?).unwrap_or(0),
+        pmtu_probe: false,
     };
     o.validate().map_err(ConfigError::Usage)?;
     Ok(o)

@@ -9,7 +9,7 @@
 //! connection at the cap, so TCP connects to the port keep completing under abuse.
 
 mod conn;
-mod poll;
+pub(crate) mod poll;
 mod published;
 pub(crate) mod request;
 mod response;

@@ -64,6 +64,10 @@ pub struct ProbeOptions {
     /// round are then spread over `targets * count / max_pps` seconds (each still waits
     /// `timeout` for its own answer, so the round lasts that much longer).
     pub max_pps: u32,
+    /// Send with don't-fragment in the probe mode of path MTU discovery (`IP_PMTUDISC_PROBE`,
+    /// `IPV6_PMTUDISC_PROBE`): the kernel neither fragments nor uses a path MTU it learned
+    /// earlier, so every round tests the path itself (the `pod-mtu` check).
+    pub pmtu_probe: bool,
 }
 
 impl Default for ProbeOptions {
@@ -75,6 +79,7 @@ impl Default for ProbeOptions {
             interval: Duration::from_millis(100),
             kind: SocketKind::Auto,
             max_pps: 0,
+            pmtu_probe: false,
         }
     }
 }

@@ -114,24 +114,33 @@ fn denied(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::EACCES | libc::EPERM))
 }
 
-fn open_family(family: Family, kind: SocketKind, raw_id: u16) -> Result<IcmpSocket, FamilyError> {
+fn open_family(
+    family: Family,
+    kind: SocketKind,
+    raw_id: u16,
+    pmtu_probe: bool,
+) -> Result<IcmpSocket, FamilyError> {
     let fail = |e: io::Error| FamilyError {
         denied: denied(&e),
         msg: short_error(&e),
     };
     match kind {
-        SocketKind::Datagram => IcmpSocket::open(family, Kind::Datagram, raw_id).map_err(fail),
-        SocketKind::Raw => IcmpSocket::open(family, Kind::Raw, raw_id).map_err(fail),
-        SocketKind::Auto => match IcmpSocket::open(family, Kind::Datagram, raw_id) {
+        SocketKind::Datagram => {
+            IcmpSocket::open(family, Kind::Datagram, raw_id, pmtu_probe).map_err(fail)
+        }
+        SocketKind::Raw => IcmpSocket::open(family, Kind::Raw, raw_id, pmtu_probe).map_err(fail),
+        SocketKind::Auto => match IcmpSocket::open(family, Kind::Datagram, raw_id, pmtu_probe) {
             Ok(s) => Ok(s),
-            Err(first) => IcmpSocket::open(family, Kind::Raw, raw_id).map_err(|e| FamilyError {
-                denied: denied(&first) && denied(&e),
-                msg: format!(
-                    "ping socket: {}; raw socket: {}",
-                    short_error(&first),
-                    short_error(&e)
-                ),
-            }),
+            Err(first) => {
+                IcmpSocket::open(family, Kind::Raw, raw_id, pmtu_probe).map_err(|e| FamilyError {
+                    denied: denied(&first) && denied(&e),
+                    msg: format!(
+                        "ping socket: {}; raw socket: {}",
+                        short_error(&first),
+                        short_error(&e)
+                    ),
+                })
+            }
         },
     }
 }
@@ -150,8 +159,8 @@ impl Prober {
         opts.validate().map_err(OpenError::Options)?;
         let nonce = random_u32();
         let raw_id = (random_u32() & 0xffff) as u16;
-        let v4 = open_family(Family::V4, opts.kind, raw_id);
-        let v6 = open_family(Family::V6, opts.kind, raw_id);
+        let v4 = open_family(Family::V4, opts.kind, raw_id, opts.pmtu_probe);
+        let v6 = open_family(Family::V6, opts.kind, raw_id, opts.pmtu_probe);
         if let (Err(a), Err(b)) = (&v4, &v6) {
             return Err(if a.denied || b.denied {
                 OpenError::NotPermitted { kind: opts.kind }
@@ -230,17 +239,24 @@ impl Prober {
     /// Pings every target `count` times, all at once; blocks about timeout + slowest RTT and
     /// returns one result per target, in order (duplicates allowed).
     pub fn probe(&self, targets: &[IpAddr]) -> Vec<PingResult> {
+        self.probe_sized(targets, self.opts.size)
+    }
+
+    /// [`Prober::probe`] with `size` payload bytes instead of the options' (the `pod-mtu`
+    /// echoes fill each family's MTU).
+    pub fn probe_sized(&self, targets: &[IpAddr], size: usize) -> Vec<PingResult> {
         let _guard = self.round_lock.lock().unwrap_or_else(|p| p.into_inner());
         let per_round = (MAX_PER_ROUND / self.opts.count.max(1) as usize).max(1);
+        let size = size.min(super::packet::MAX_PAYLOAD);
         targets
             .chunks(per_round)
-            .flat_map(|chunk| self.probe_chunk(chunk))
+            .flat_map(|chunk| self.probe_chunk(chunk, size))
             .collect()
     }
 
-    fn probe_chunk(&self, targets: &[IpAddr]) -> Vec<PingResult> {
+    fn probe_chunk(&self, targets: &[IpAddr], size: usize) -> Vec<PingResult> {
         let count = self.opts.count.max(1);
-        let mut round = Round::new(targets, self.nonce, self.opts.size, self.opts.timeout);
+        let mut round = Round::new(targets, self.nonce, size, self.opts.timeout);
         let mut plan: Vec<(IpAddr, usize, &IcmpSocket)> = Vec::with_capacity(targets.len());
         for (i, &t) in targets.iter().enumerate() {
             match self.socket(Family::of(&t)) {
@@ -290,7 +306,7 @@ impl Prober {
                     break; // paced: the next request is not due yet
                 }
                 for &(dst, i, s) in plan.get(pos..end).unwrap_or_default() {
-                    self.send_one(&mut round, &mut io, s, dst, i);
+                    self.send_one(&mut round, &mut io, s, (dst, i), size);
                 }
                 io.drain(&mut round, Limit::gap());
                 pos = end;
@@ -336,12 +352,12 @@ impl Prober {
         round: &mut Round,
         io: &mut RoundIo<'_>,
         s: &IcmpSocket,
-        dst: IpAddr,
-        target: usize,
+        (dst, target): (IpAddr, usize),
+        size: usize,
     ) {
         let seq32 = self.seq.fetch_add(1, Ordering::Relaxed);
         let seq = seq32 as u16;
-        let pkt = encode_echo(s.family, s.id, seq, self.nonce, seq32, self.opts.size);
+        let pkt = encode_echo(s.family, s.id, seq, self.nonce, seq32, size);
         // Recorded before sending: the reply can be stamped before send_to returns.
         round.sent(target, s.family, seq, seq32, now_realtime());
         let mut interrupted = 0u32;

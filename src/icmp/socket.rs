@@ -144,7 +144,13 @@ pub fn now_realtime() -> Duration {
 
 impl IcmpSocket {
     /// Opens a socket of `family` and `kind`; `raw_id` is the identifier to use on a raw socket.
-    pub fn open(family: Family, kind: Kind, raw_id: u16) -> io::Result<IcmpSocket> {
+    /// `pmtu_probe`: see [`super::ProbeOptions::pmtu_probe`].
+    pub fn open(
+        family: Family,
+        kind: Kind,
+        raw_id: u16,
+        pmtu_probe: bool,
+    ) -> io::Result<IcmpSocket> {
         let (domain, proto) = match family {
             Family::V4 => (Domain::IPV4, Protocol::ICMPV4),
             Family::V6 => (Domain::IPV6, Protocol::ICMPV6),
@@ -157,6 +163,22 @@ impl IcmpSocket {
         sock.set_nonblocking(true)?;
         let fd = sock.as_raw_fd();
         enable_timestamps(fd);
+        if pmtu_probe {
+            match family {
+                Family::V4 => setsockopt_int(
+                    fd,
+                    libc::SOL_IP,
+                    libc::IP_MTU_DISCOVER,
+                    libc::IP_PMTUDISC_PROBE,
+                )?,
+                Family::V6 => setsockopt_int(
+                    fd,
+                    libc::SOL_IPV6,
+                    libc::IPV6_MTU_DISCOVER,
+                    libc::IPV6_PMTUDISC_PROBE,
+                )?,
+            }
+        }
         if setsockopt_int(fd, libc::SOL_SOCKET, SO_RCVBUFFORCE, RCVBUF as libc::c_int).is_err() {
             // Without CAP_NET_ADMIN the kernel caps this at net.core.rmem_max.
             sock.set_recv_buffer_size(RCVBUF)?;

@@ -49,6 +49,8 @@ pub struct Current {
     pub errors: Vec<&'static str>,
     /// Why there is no snapshot (when there is none).
     pub error: Option<Error>,
+    /// The round's `GET /livez`: how long it took, or how it failed (the `api` check).
+    pub probe: Result<Duration, Error>,
 }
 
 /// The watchers and what the rounds need from them.
@@ -116,7 +118,9 @@ impl Discovery {
     /// (within the same deadline) until each has finished one more attempt.
     pub fn current(&self) -> Current {
         let until = Instant::now() + self.client.settings().discovery_timeout;
+        let probe_started = Instant::now();
         let probe = self.client.reachable(until);
+        let probe_took = probe_started.elapsed();
         let mut errors = Vec::new();
         if let Err(e) = &probe {
             errors.push(e.kind());
@@ -219,8 +223,8 @@ impl Discovery {
         let error = if synced {
             None
         } else {
-            Some(match probe {
-                Err(e) => e,
+            Some(match &probe {
+                Err(e) => e.clone(),
                 Ok(()) => Error::Other(format!(
                     "discovery not complete yet: {}",
                     api_error.clone().unwrap_or_default()
@@ -233,6 +237,7 @@ impl Discovery {
             api_error,
             errors,
             error,
+            probe: probe.map(|()| probe_took),
         }
     }
 

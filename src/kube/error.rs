@@ -4,6 +4,8 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use crate::reason::Reason;
+
 /// An API call that failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Error {
@@ -72,6 +74,26 @@ impl Error {
             Error::Other(_) => "other",
         }
     }
+
+    /// The check failure reason of a failed API request (the `api` check): the network's
+    /// reasons for transport failures, `api-error` for an HTTP error answer.
+    pub fn reason(&self) -> Reason {
+        match self {
+            Error::Timeout { .. } | Error::Deadline { .. } => Reason::Timeout,
+            Error::Connect { .. } => Reason::Unreachable,
+            Error::Tls { .. } => Reason::Tls,
+            Error::Token { .. } | Error::Ca { .. } | Error::Other(_) => Reason::ApiClient,
+            Error::Unauthorized { .. }
+            | Error::Forbidden { .. }
+            | Error::NotFound { .. }
+            | Error::Gone { .. }
+            | Error::Throttled { .. }
+            | Error::Server { .. }
+            | Error::Status { .. }
+            | Error::Decode { .. }
+            | Error::TooLarge { .. } => Reason::ApiError,
+        }
+    }
 }
 
 impl fmt::Display for Error {
@@ -133,3 +155,47 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transport_failures_have_network_reasons_and_answers_api_error() {
+        let server = || "https://198.18.1.200:6443".to_string();
+        let cases = [
+            (Error::Timeout { server: server() }, Reason::Timeout),
+            (
+                Error::Connect {
+                    server: server(),
+                    message: "refused".into(),
+                },
+                Reason::Unreachable,
+            ),
+            (
+                Error::Tls {
+                    server: server(),
+                    message: "unknown issuer".into(),
+                },
+                Reason::Tls,
+            ),
+            (
+                Error::Token {
+                    path: "/t".into(),
+                    message: "missing".into(),
+                },
+                Reason::ApiClient,
+            ),
+            (
+                Error::Server {
+                    code: 503,
+                    message: "unavailable".into(),
+                },
+                Reason::ApiError,
+            ),
+        ];
+        for (e, reason) in cases {
+            assert_eq!(e.reason(), reason, "{e}");
+        }
+    }
+}

@@ -94,8 +94,9 @@ those with failures first; left out: {} sources ({} failing) and {} targets ({} 
     legend(&mut out);
     let _ = writeln!(
         out,
-        "<h2>DNS</h2>\n<p class=\"note\">Each agent's DNS checks: <code>service</code> are the \
-lookups through the cluster DNS service; the other columns query one DNS instance directly.</p>"
+        "<h2>DNS and API</h2>\n<p class=\"note\">Each agent's cluster-wide checks: <code>service</code> \
+are the lookups through the cluster DNS service, <code>api-server</code> the round's request to the \
+API server; the other columns query one DNS instance directly.</p>"
     );
     if m.dns_columns.is_empty() {
         out.push_str("<p>No DNS results.</p>\n");

@@ -23,6 +23,16 @@ pub fn measured(r: &PingResult) -> Measured {
     }
 }
 
+/// What a `pod-mtu` echo of an `mtu`-byte packet measured: as [`measured`], the failure's
+/// message saying how large the echo was.
+pub fn mtu_measured(r: &PingResult, mtu: u32) -> Measured {
+    let mut m = measured(r);
+    if let Outcome::Failed { message, .. } = &mut m.outcome {
+        *message = format!("{mtu}-byte don't-fragment echo: {message}");
+    }
+    m
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -60,5 +70,28 @@ mod tests {
             )
         );
         assert_eq!((dead.rtt_seconds, dead.sent, dead.received), (None, 2, 0));
+    }
+
+    #[test]
+    fn a_failed_large_echo_says_its_size() {
+        let m = mtu_measured(
+            &result(
+                0,
+                Some(Reason::Mtu),
+                Some("fragmentation needed (mtu 1400)"),
+            ),
+            1500,
+        );
+        assert_eq!(
+            m.outcome,
+            Outcome::failed(
+                Reason::Mtu,
+                "1500-byte don't-fragment echo: fragmentation needed (mtu 1400)"
+            )
+        );
+        assert_eq!(
+            mtu_measured(&result(2, None, None), 1500).outcome,
+            Outcome::Passed
+        );
     }
 }

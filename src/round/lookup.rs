@@ -31,9 +31,11 @@ pub fn measure(probe: &Probe, timeout: Duration) -> Measured {
             name,
             qtype,
         } => dns::query(*server, name, *qtype, timeout).map(|a| a.join(",")),
-        Probe::Echo { .. } | Probe::Known(_) => {
-            return Measured::failed(Reason::Internal, "not a DNS probe")
-        }
+        Probe::Echo { .. }
+        | Probe::EchoMtu { .. }
+        | Probe::Known(_)
+        | Probe::Done(_)
+        | Probe::Connect { .. } => return Measured::failed(Reason::Internal, "not a DNS probe"),
     };
     let rtt = start.elapsed();
     match result {

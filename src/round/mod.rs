@@ -4,15 +4,21 @@
 //! - ICMP: every echo of the round in one [`Executors::echo`] call on its own thread (all in
 //!   flight together, one socket per address family); see `echo`.
 //! - DNS: each probe on a thread of its own, all at once; see `lookup`.
-//! - Known: decided by the plan, nothing to probe.
+//! - Large echoes (`pod-mtu`): all in one [`Executors::echo_mtu`] call on a thread of its
+//!   own, on don't-fragment sockets of their own (so they run beside the small echoes).
+//! - TCP: every handshake of the round in one [`Executors::connect`] call on its own thread
+//!   (non-blocking connects watched by one poll loop); see `connect` and `crate::tcp`.
+//! - Known: decided by the plan, nothing to probe; done: measured before the round (the
+//!   `api` check, by discovery).
 //!
 //! A thread that cannot be started (the process or cgroup is out of threads) fails the checks
 //! it was for, with the reason `no-thread`; it never aborts the agent.
 
+mod connect;
 mod echo;
 mod lookup;
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::icmp::Prober;
@@ -35,12 +41,23 @@ pub trait Executors: Sync {
     fn echo(&self, addrs: &[IpAddr]) -> Vec<Measured>;
     /// One DNS probe; called for every DNS probe of the round at once, each on its own thread.
     fn dns(&self, probe: &Probe) -> Measured;
+    /// Every TCP handshake of the round at once: one result per address, in order.
+    fn connect(&self, addrs: &[SocketAddr]) -> Vec<Measured>;
+    /// Every `pod-mtu` echo of the round at once (don't fragment, as large as the MTU
+    /// allows): one result per address, in order. Fakes answer them as echoes.
+    fn echo_mtu(&self, addrs: &[IpAddr]) -> Vec<Measured> {
+        self.echo(addrs)
+    }
 }
 
 /// The real executors: the ICMP prober and the DNS code.
 pub struct Live<'a> {
     pub prober: &'a Prober,
     pub dns_timeout: Duration,
+    /// A handshake's limit (`--timeout`, as an echo's).
+    pub tcp_timeout: Duration,
+    /// The don't-fragment prober and the MTU its echoes fill (`pod-mtu`), when planned.
+    pub mtu: Option<(&'a Prober, u32)>,
 }
 
 impl Executors for Live<'_> {
@@ -55,6 +72,39 @@ impl Executors for Live<'_> {
     fn dns(&self, probe: &Probe) -> Measured {
         lookup::measure(probe, self.dns_timeout)
     }
+
+    fn connect(&self, addrs: &[SocketAddr]) -> Vec<Measured> {
+        crate::tcp::connect_all(addrs, self.tcp_timeout)
+            .iter()
+            .map(connect::measured)
+            .collect()
+    }
+
+    /// One call per address family (the payload that fills the MTU differs), IPv4 first.
+    fn echo_mtu(&self, addrs: &[IpAddr]) -> Vec<Measured> {
+        let Some((prober, mtu)) = self.mtu else {
+            return vec![internal("no pod-mtu prober"); addrs.len()];
+        };
+        let mut out: Vec<Option<Measured>> = vec![None; addrs.len()];
+        for ipv6 in [false, true] {
+            let (index, family): (Vec<usize>, Vec<IpAddr>) = addrs
+                .iter()
+                .enumerate()
+                .filter(|(_, a)| a.is_ipv6() == ipv6)
+                .map(|(i, a)| (i, *a))
+                .unzip();
+            if family.is_empty() {
+                continue;
+            }
+            let results = prober.probe_sized(&family, crate::mtu::payload(mtu, ipv6));
+            for (i, r) in index.into_iter().zip(results) {
+                set(&mut out, i, echo::mtu_measured(&r, mtu));
+            }
+        }
+        out.into_iter()
+            .map(|m| m.unwrap_or_else(|| internal("prober returned no result")))
+            .collect()
+    }
 }
 
 /// Runs every check of `plan` and returns the report.
@@ -64,21 +114,38 @@ pub fn run(plan: &Plan, ctx: &Context<'_>, exec: &dyn Executors) -> RoundReport 
     let mut results: Vec<Option<Measured>> = vec![None; plan.checks.len()];
     let mut echoes: Vec<(usize, IpAddr)> = Vec::new();
     let mut lookups: Vec<(usize, &Probe)> = Vec::new();
+    let mut connects: Vec<(usize, SocketAddr)> = Vec::new();
+    let mut large: Vec<(usize, IpAddr)> = Vec::new();
     for (i, planned) in plan.checks.iter().enumerate() {
         match &planned.probe {
             Probe::Echo { addr } => echoes.push((i, *addr)),
             Probe::Known(outcome) => set(&mut results, i, Measured::of(outcome.clone())),
+            Probe::Done(m) => set(&mut results, i, m.clone()),
+            Probe::Connect { addr } => connects.push((i, *addr)),
+            Probe::EchoMtu { addr } => large.push((i, *addr)),
             dns @ (Probe::SystemForward { .. }
             | Probe::SystemReverse { .. }
             | Probe::DnsQuery { .. }) => lookups.push((i, dns)),
         }
     }
     let addrs: Vec<IpAddr> = echoes.iter().map(|(_, a)| *a).collect();
-    let (echoed, looked_up) = std::thread::scope(|s| {
+    let tcp_addrs: Vec<SocketAddr> = connects.iter().map(|(_, a)| *a).collect();
+    let large_addrs: Vec<IpAddr> = large.iter().map(|(_, a)| *a).collect();
+    let (echoed, looked_up, connected, large_echoed) = std::thread::scope(|s| {
         let icmp = (!addrs.is_empty()).then(|| {
             std::thread::Builder::new()
                 .name("round-icmp".into())
                 .spawn_scoped(s, || exec.echo(&addrs))
+        });
+        let tcp = (!tcp_addrs.is_empty()).then(|| {
+            std::thread::Builder::new()
+                .name("round-tcp".into())
+                .spawn_scoped(s, || exec.connect(&tcp_addrs))
+        });
+        let mtu = (!large_addrs.is_empty()).then(|| {
+            std::thread::Builder::new()
+                .name("round-mtu".into())
+                .spawn_scoped(s, || exec.echo_mtu(&large_addrs))
         });
         let dns: Vec<_> = lookups
             .iter()
@@ -95,7 +162,9 @@ pub fn run(plan: &Plan, ctx: &Context<'_>, exec: &dyn Executors) -> RoundReport 
                 Err(e) => Measured::failed(Reason::NoThread, format!("cannot start a thread: {e}")),
             })
             .collect();
-        let echoed = match icmp {
+        let batch = |h: Option<
+            std::io::Result<std::thread::ScopedJoinHandle<'_, Vec<Measured>>>,
+        >| match h {
             None => Ok(Vec::new()),
             Some(Ok(h)) => h.join().map_err(|_| internal("internal error")),
             Some(Err(e)) => Err(Measured::failed(
@@ -103,34 +172,47 @@ pub fn run(plan: &Plan, ctx: &Context<'_>, exec: &dyn Executors) -> RoundReport 
                 format!("cannot start the probe thread: {e}"),
             )),
         };
-        (echoed, dns)
+        (batch(icmp), dns, batch(tcp), batch(mtu))
     });
-    match echoed {
-        Ok(all) => {
-            let mut all = all.into_iter();
-            for (i, _) in &echoes {
-                let m = all
-                    .next()
-                    .unwrap_or_else(|| internal("prober returned no result"));
-                set(&mut results, *i, m);
-            }
-        }
-        Err(failed) => {
-            for (i, _) in &echoes {
-                set(&mut results, *i, failed.clone());
-            }
-        }
-    }
+    place(&mut results, &echoes, echoed);
+    place(&mut results, &connects, connected);
+    place(&mut results, &large, large_echoed);
     for ((i, _), m) in lookups.iter().zip(looked_up) {
         set(&mut results, *i, m);
     }
-    let checks = plan
+    let mut checks: Vec<Check> = plan
         .checks
         .iter()
         .zip(results)
         .map(|(p, m)| Check::new(p.key.clone(), m.unwrap_or_else(|| internal("no result"))))
         .collect();
+    connect::mark_icmp_filtered(&mut checks);
     assemble(ctx, started, clock.elapsed(), checks)
+}
+
+/// Puts a batch executor's results (one per check, in order) in the checks' slots; a batch
+/// that failed as a whole fails each of its checks.
+fn place<T>(
+    results: &mut [Option<Measured>],
+    checks: &[(usize, T)],
+    batch: Result<Vec<Measured>, Measured>,
+) {
+    match batch {
+        Ok(all) => {
+            let mut all = all.into_iter();
+            for (i, _) in checks {
+                let m = all
+                    .next()
+                    .unwrap_or_else(|| internal("prober returned no result"));
+                set(results, *i, m);
+            }
+        }
+        Err(failed) => {
+            for (i, _) in checks {
+                set(results, *i, failed.clone());
+            }
+        }
+    }
 }
 
 fn set(results: &mut [Option<Measured>], i: usize, m: Measured) {
@@ -187,6 +269,10 @@ mod tests {
                 panic!("a bug in a DNS probe");
             }
             Measured::of(Outcome::Passed)
+        }
+
+        fn connect(&self, addrs: &[SocketAddr]) -> Vec<Measured> {
+            vec![Measured::of(Outcome::Passed); addrs.len()]
         }
     }
 

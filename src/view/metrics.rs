@@ -124,6 +124,8 @@ pub struct Totals {
     api_errors: BTreeMap<String, u64>,
     /// When the last recorded round ended, in seconds since the Unix epoch.
     last_round_end: Option<f64>,
+    /// Echoes sent and lost per path over the last rounds.
+    loss: crate::loss::LossWindow,
 }
 
 impl Default for Totals {
@@ -142,6 +144,7 @@ impl Default for Totals {
                 .collect(),
             api_errors: BTreeMap::new(),
             last_round_end: None,
+            loss: crate::loss::LossWindow::default(),
         }
     }
 }
@@ -178,6 +181,7 @@ impl Totals {
             }
         }
         self.last_round_end = end.duration_since(UNIX_EPOCH).ok().map(|d| d.as_secs_f64());
+        self.loss.record(report);
     }
 
     /// Counts a failed Kubernetes API request; `reason` is a short fixed word such as
@@ -326,8 +330,74 @@ pub fn render(last: Option<&RoundReport>, totals: &Totals, info: &AgentInfo) -> 
 
     if let Some(report) = last {
         render_last_round(&mut out, report, &totals.target_series);
+        render_loss_window(&mut out, &totals.loss);
     }
     out.text
+}
+
+/// The loss window (`crate::loss`): its length, per-kind sums over every path, and the paths
+/// that lost echoes (at most [`crate::loss::MAX_LOSSY_PATHS`], with the count of the others).
+fn render_loss_window(out: &mut Out, w: &crate::loss::LossWindow) {
+    out.family(
+        "networktest_window_rounds",
+        "gauge",
+        "Rounds in the loss window (15 once the agent has made as many).",
+    );
+    out.sample("networktest_window_rounds", &[], w.rounds() as f64);
+    let by_kind = w.by_kind();
+    for (name, help, lost) in [
+        (
+            "networktest_window_echoes_sent",
+            "Echo requests sent over the loss window, all paths, by kind.",
+            false,
+        ),
+        (
+            "networktest_window_echoes_lost",
+            "Echo requests without a reply over the loss window, all paths, by kind.",
+            true,
+        ),
+    ] {
+        out.family(name, "gauge", help);
+        for (kind, c) in &by_kind {
+            let n = if lost { c.lost } else { c.sent };
+            out.sample(name, &[("kind", kind.as_str())], n as f64);
+        }
+    }
+    let (lossy, omitted) = w.lossy(crate::loss::MAX_LOSSY_PATHS);
+    out.family(
+        "networktest_window_lossy_paths_omitted",
+        "gauge",
+        "Paths that lost echoes in the loss window without series of their own (beyond the cap of 50).",
+    );
+    out.sample(
+        "networktest_window_lossy_paths_omitted",
+        &[],
+        omitted as f64,
+    );
+    for (name, help, lost) in [
+        (
+            "networktest_window_path_echoes_sent",
+            "Echo requests sent to this target over the loss window; only paths that lost some.",
+            false,
+        ),
+        (
+            "networktest_window_path_echoes_lost",
+            "Echo requests to this target without a reply over the loss window; only paths that lost some.",
+            true,
+        ),
+    ] {
+        out.family(name, "gauge", help);
+        for (key, c) in &lossy {
+            let labels = [
+                ("kind", key.kind.as_str()),
+                ("target_node", key.target_node.as_str()),
+                ("target", key.target.as_str()),
+                ("address", key.address.as_str()),
+            ];
+            let n = if lost { c.lost } else { c.sent };
+            out.sample(name, &labels, n as f64);
+        }
+    }
 }
 
 /// The series only the last round knows; absent before the first round.
@@ -474,7 +544,7 @@ fn render_reporting(out: &mut Out, r: &Reporting) {
 
 /// Checks of other nodes than the agent's own, made (passed or failed) and failed, by node
 /// kind: an agent that fails most of them is cut off itself, and its failures are no votes
-/// against the nodes it checks. At most 2 x 3 series.
+/// against the nodes it checks. At most 2 x 5 series (the node kinds).
 fn render_peer_checks(out: &mut Out, report: &RoundReport) {
     let node_kinds = CheckKind::ALL
         .into_iter()
@@ -942,8 +1012,8 @@ mod tests {
         ] {
             assert!(text.contains(line), "{line} missing in {text}");
         }
-        // Node kinds only: 2 families x 3 kinds.
-        assert_eq!(lines_of(&text, "networktest_last_round_peer_").len(), 6);
+        // Node kinds only: 2 families x 5 kinds.
+        assert_eq!(lines_of(&text, "networktest_last_round_peer_").len(), 10);
     }
 
     #[test]

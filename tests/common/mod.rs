@@ -68,7 +68,8 @@ pub fn planned_checks(
         services.first(),
         &parse(&objects.endpointslices),
     );
-    plan::plan(&snapshot, domain)
+    // What a live agent plans: the full mesh, and its `api` check.
+    plan::plan(&snapshot, domain).with_api("", &Ok(std::time::Duration::ZERO))
 }
 
 /// `promtool check metrics` accepts `scrape` without a word (it exits 3 on lint problems).

@@ -2,7 +2,7 @@
 //! includes this file by path): every node with an agent, four DNS instances, and rounds run
 //! through the agent's own plan and round with executors that answer without sockets.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use k8s_network_test_daemonset::kube::{AgentPod, DnsInfo, DnsInstance, NodeInfo, Snapshot};
@@ -67,8 +67,8 @@ pub fn snapshot(nodes: usize) -> Snapshot {
     }
 }
 
-/// Every probe answers (RTTs from 0.2 to 1.2 ms) except, with `fail_odd`, the echoes to
-/// odd-numbered nodes.
+/// Every probe answers (RTTs from 0.2 to 1.2 ms) except, with `fail_odd`, the (small)
+/// echoes to odd-numbered nodes.
 pub struct Fake {
     pub fail_odd: bool,
 }
@@ -94,6 +94,26 @@ impl Executors for Fake {
                 }
             })
             .collect()
+    }
+
+    /// Handshakes all pass: only the echoes to odd nodes fail.
+    fn connect(&self, addrs: &[SocketAddr]) -> Vec<Measured> {
+        let passed = Measured {
+            rtt_seconds: Some(0.0003),
+            ..Measured::of(Outcome::Passed)
+        };
+        vec![passed; addrs.len()]
+    }
+
+    /// Large echoes all pass: only the small echoes to odd nodes fail.
+    fn echo_mtu(&self, addrs: &[IpAddr]) -> Vec<Measured> {
+        let passed = Measured {
+            rtt_seconds: Some(0.0003),
+            sent: 1,
+            received: 1,
+            ..Measured::of(Outcome::Passed)
+        };
+        vec![passed; addrs.len()]
     }
 
     fn dns(&self, probe: &Probe) -> Measured {

@@ -42,6 +42,9 @@ pub enum Fault {
     /// The node's agent pod is gone: no scrape target, and the others report the node
     /// without an agent.
     NoAgent(usize),
+    /// A little loss on the node: rounds pass, but every agent's loss window shows echoes
+    /// lost to the node's pod, and the node's own agent's to every other node's pod.
+    Lossy(usize),
     /// Every agent pod is gone.
     AllAgentsGone,
 }
@@ -245,6 +248,19 @@ impl Model {
                 check("pod-ping", pod(t), pod_ip(t), self.ping(r, s, t, true));
             } else {
                 check("node-without-agent", node(t), String::new(), None);
+            }
+        }
+        // The loss window: the paths that lost echoes in the last rounds.
+        for t in (0..self.nodes).filter(|&t| self.checks(r, s, t) && t != s) {
+            if self.active(r, Fault::Lossy(t)) || self.active(r, Fault::Lossy(s)) {
+                let labels = format!(
+                    "kind=\"pod-ping\",target_node=\"{}\",target=\"{}\",address=\"{}\"",
+                    node(t),
+                    pod(t),
+                    pod_ip(t)
+                );
+                put("networktest_window_path_echoes_sent", &labels, 15.0);
+                put("networktest_window_path_echoes_lost", &labels, 1.0);
             }
         }
         for (i, &d) in self.dns.iter().enumerate() {

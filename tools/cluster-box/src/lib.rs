@@ -15,6 +15,7 @@
 //! kills its processes and removes its namespaces and files, also after a panic.
 
 pub mod dnsmasq;
+mod faults;
 pub mod forward;
 pub mod http;
 pub mod icmp_forge;
