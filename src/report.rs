@@ -66,6 +66,33 @@ impl Outcome {
     }
 }
 
+/// The address family of a check's address: what tells a dual-stack cluster's IPv4 and IPv6
+/// checks of one target apart in the views (`family` in JSON and on the last-round gauges).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Family {
+    Ipv4,
+    Ipv6,
+}
+
+impl Family {
+    /// The family of `address`; `None` when it is no IP address (a DNS name lookup, a node
+    /// without an agent).
+    pub fn of(address: &str) -> Option<Family> {
+        match address.parse::<std::net::IpAddr>().ok()? {
+            std::net::IpAddr::V4(_) => Some(Family::Ipv4),
+            std::net::IpAddr::V6(_) => Some(Family::Ipv6),
+        }
+    }
+
+    /// `ipv4` or `ipv6`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Family::Ipv4 => "ipv4",
+            Family::Ipv6 => "ipv6",
+        }
+    }
+}
+
 /// An outcome without its details; serialised as `passed`, `failed` or `skipped`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -218,6 +245,11 @@ impl Check {
         self.outcome.status()
     }
 
+    /// The family of the check's address (`None` without an IP address).
+    pub fn family(&self) -> Option<Family> {
+        Family::of(&self.address)
+    }
+
     /// The identity of a check across rounds, for diffing.
     pub fn key(&self) -> (CheckKind, &str, &str, &str) {
         (self.kind, &self.target_node, &self.target, &self.address)
@@ -254,6 +286,9 @@ struct CheckJsonRef<'a> {
     target_node: &'a str,
     target: &'a str,
     address: &'a str,
+    /// `ipv4` or `ipv6`, from the address; absent when the check has no IP address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    family: Option<&'static str>,
     ok: Option<bool>,
     rtt_seconds: Option<f64>,
     error: Option<&'a str>,
@@ -271,6 +306,7 @@ impl Serialize for Check {
             target_node: &self.target_node,
             target: &self.target,
             address: &self.address,
+            family: self.family().map(Family::as_str),
             ok: self.status().ok(),
             rtt_seconds: self.rtt_seconds,
             error: self.outcome.message(),
@@ -526,6 +562,7 @@ mod tests {
             "\"target_node\"",
             "\"target\"",
             "\"address\"",
+            "\"family\":\"ipv4\"",
             "\"ok\":false",
             "\"ok\":true",
             "\"ok\":null",

@@ -254,13 +254,32 @@ fn every_kind_goes_through_the_plan_the_round_and_every_view() {
     );
     for kind in &all {
         let made = second.checks.iter().filter(|c| c.kind == *kind).count();
-        for line in [
-            format!("networktest_last_round_checks{{kind=\"{kind}\"}} {made}\n"),
-            format!("networktest_last_round_failed_checks{{kind=\"{kind}\"}} {made}\n"),
-            format!("networktest_checks_total{{kind=\"{kind}\"}} {}\n", 2 * made),
-        ] {
-            assert!(text.contains(&line), "{line} missing in\n{text}");
+        // The last-round gauges by kind and address family (none without an IP address).
+        let families: BTreeSet<Option<&str>> = second
+            .checks
+            .iter()
+            .filter(|c| c.kind == *kind)
+            .map(|c| c.family().map(|f| f.as_str()))
+            .collect();
+        for family in families {
+            let n = second
+                .checks
+                .iter()
+                .filter(|c| c.kind == *kind && c.family().map(|f| f.as_str()) == family)
+                .count();
+            let labels = match family {
+                Some(f) => format!("kind=\"{kind}\",family=\"{f}\""),
+                None => format!("kind=\"{kind}\""),
+            };
+            for line in [
+                format!("networktest_last_round_checks{{{labels}}} {n}\n"),
+                format!("networktest_last_round_failed_checks{{{labels}}} {n}\n"),
+            ] {
+                assert!(text.contains(&line), "{line} missing in\n{text}");
+            }
         }
+        let line = format!("networktest_checks_total{{kind=\"{kind}\"}} {}\n", 2 * made);
+        assert!(text.contains(&line), "{line} missing in\n{text}");
         let reasons: BTreeSet<Reason> = second
             .checks
             .iter()

@@ -4,7 +4,7 @@
 //! (`"event":"round"`, always the last line of the round) that counts what was left out.
 //!
 //! ```text
-//! {"event":"check","time":"2026-11-30T08:00:00.000Z","node":"node-1","pod":"agent-1","kind":"pod-ping","target_node":"node-2","target":"agent-2","address":"198.19.2.10","status":"failed","was":"passed","changed":true,"reason":"timeout","message":"no reply within 1s","rtt_seconds":null}
+//! {"event":"check","time":"2026-11-30T08:00:00.000Z","node":"node-1","pod":"agent-1","kind":"pod-ping","target_node":"node-2","target":"agent-2","address":"198.19.2.10","family":"ipv4","status":"failed","was":"passed","changed":true,"reason":"timeout","message":"no reply within 1s","rtt_seconds":null}
 //! {"event":"round","time":"2026-11-30T08:00:00.000Z","node":"node-1","pod":"agent-1",...,"listed":1,"omitted":0}
 //! ```
 
@@ -12,7 +12,7 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use crate::report::{Check, RoundReport, Status};
+use crate::report::{Check, Family, RoundReport, Status};
 
 /// Check objects per round at most; the rest are counted in the round object's `omitted`.
 pub const MAX_CHECK_LINES: usize = 100;
@@ -47,6 +47,9 @@ struct CheckLine<'a> {
     target_node: &'a str,
     target: &'a str,
     address: &'a str,
+    /// `ipv4` or `ipv6` (absent when the check has no IP address).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    family: Option<&'static str>,
     /// `passed`, `failed`, `skipped`, or `absent` (the check vanished this round).
     status: &'static str,
     /// The previous round's status (`absent` when the check is new); null when unchanged.
@@ -134,6 +137,7 @@ pub fn render(r: &RoundReport) -> String {
                 target_node: &ch.target_node,
                 target: &ch.target,
                 address: &ch.address,
+                family: Family::of(&ch.address).map(Family::as_str),
                 status: "absent",
                 was: Some(word(ch.was)),
                 changed: true,
@@ -181,6 +185,7 @@ fn check_line<'a>(r: &'a RoundReport, c: &'a Check, was: Option<&'static str>) -
         target_node: &c.target_node,
         target: &c.target,
         address: &c.address,
+        family: c.family().map(Family::as_str),
         status: word(Some(c.status())),
         was,
         changed: was.is_some(),

@@ -287,11 +287,16 @@ fn node_line(node: &str, checks: &[&Check], columns: &Columns, info: Info) -> St
         shown.extend(cs);
     }
     shown.extend(no_agent);
+    // A dual-stack row names the family of what failed: `host-ping ipv6: ...`.
+    let families: HashSet<_> = shown.iter().filter_map(|c| c.family()).collect();
     let listed = |want: Status| -> Vec<String> {
         shown
             .iter()
             .filter(|c| c.status() == want)
-            .map(|c| format!("{}: {}", c.kind, message(c)))
+            .map(|c| match c.family().filter(|_| families.len() > 1) {
+                Some(f) => format!("{} {}: {}", c.kind, f.as_str(), message(c)),
+                None => format!("{}: {}", c.kind, message(c)),
+            })
             .collect()
     };
     let (failed, skipped) = (listed(Status::Failed), listed(Status::Skipped));
@@ -454,6 +459,28 @@ mod tests {
             api_error: None,
             snapshot_age_seconds: 0.0,
         }
+    }
+
+    #[test]
+    fn a_dual_stack_row_names_the_family_that_fails() {
+        let mut r = report();
+        r.checks = vec![
+            check(CheckKind::HostPing, "n2", "n2", "198.18.0.2", Some(0.0002)),
+            check(CheckKind::HostPing, "n2", "n2", "2001:db8::2", None),
+            check(
+                CheckKind::PodPing,
+                "n2",
+                "agent-2",
+                "198.18.100.2",
+                Some(0.0002),
+            ),
+            check(CheckKind::PodPing, "n2", "agent-2", "2001:db8::100:2", None),
+        ];
+        let t = render(&r, LogTable::Full);
+        assert!(
+            t.contains("Checking: n2 198.18.0.2,2001:db8::2 Running - agent-2 198.18.100.2,2001:db8::100:2;  host-ping: 0.20/FAIL pod-ping: 0.20/FAIL - FAIL (host-ping ipv6: no reply within 1s; pod-ping ipv6: no reply within 1s)\n"),
+            "{t}"
+        );
     }
 
     #[test]
