@@ -32,14 +32,6 @@ const HEALTHY_WATCH: Duration = Duration::from_secs(180);
 /// The longest wait for alerts to fire or resolve (the longest lab `for:` is 20 s).
 const ALERT_WAIT: Duration = Duration::from_secs(90);
 
-/// The README's expected-checks expression, with the agents standing in for kube_node_info
-/// (which needs kube-state-metrics): 0 on a healthy cluster, single or dual stack.
-const EXPECTED_CHECKS: &str = "2 * count(networktest_agent_info) ^ 2 \
-    * count(count by (family) (networktest_last_round_checks{kind=\"host-ping\"} > 0)) \
-    + count(networktest_agent_info) * (2 \
-    + max(sum by (instance) (networktest_last_round_checks{kind=~\"dns-reverse|dns-instance\"}))) \
-    - (sum(networktest_last_round_checks) - sum(networktest_last_round_failed_checks))";
-
 /// What the scenarios hand on to the ones after them.
 #[derive(Default)]
 struct Ctx {
@@ -309,7 +301,7 @@ fn healthy(lab: &mut Lab, ctx: &mut Ctx) {
     prometheus_sum(lab, 0.0);
     // The README's expected-checks expression (with the agents standing in for
     // kube_node_info, which needs kube-state-metrics) is 0 on a healthy cluster.
-    let expected = EXPECTED_CHECKS;
+    let expected = common::EXPECTED_CHECKS;
     let p = lab.prometheus.as_ref().unwrap();
     let got = p.wait_for(expected, Duration::from_secs(20), |v| v == Some(0.0));
     assert_eq!(got, Some(0.0), "README's expected-checks expression");

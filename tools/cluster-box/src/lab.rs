@@ -13,7 +13,7 @@ use k8s_api_standin as api;
 
 use crate::prometheus::Prometheus;
 pub use crate::status::failed_checks;
-use crate::{http, status, Cluster, Spec, API_IP, DNS_SERVICE_IP};
+use crate::{http, status, Cluster, Spec, API_IP};
 
 /// The agents' metrics port, as in the manifest.
 pub const AGENT_PORT: u16 = 8123;
@@ -310,7 +310,7 @@ pub fn api_objects_as(c: &Cluster, shown: &BTreeMap<usize, Shown>) -> api::Clust
     let nodes = c
         .nodes
         .iter()
-        .map(|n| api::node(&n.name, &[IpAddr::V4(n.host_ip)], n.control_plane, true))
+        .map(|n| api::node(&n.name, &n.host_ips(), n.control_plane, true))
         .collect();
     let pods = c
         .agents
@@ -321,16 +321,16 @@ pub fn api_objects_as(c: &Cluster, shown: &BTreeMap<usize, Shown>) -> api::Clust
             let node = &c.nodes[p.node];
             let pod_ips = match shown.get(&i) {
                 Some(Shown::NoIp) => vec![],
-                _ => vec![IpAddr::V4(p.ip)],
+                _ => p.ips(),
             };
             let pod = api::agent_pod(
                 &p.name,
                 "kube-system",
                 &node.name,
                 &pod_ips,
-                &[IpAddr::V4(node.host_ip)],
+                &node.host_ips(),
                 "Running",
-                pod_ips.len() == 1,
+                !pod_ips.is_empty(),
             );
             match shown.get(&i) {
                 Some(Shown::Deleting) => api::deleting(pod),
@@ -338,29 +338,50 @@ pub fn api_objects_as(c: &Cluster, shown: &BTreeMap<usize, Shown>) -> api::Clust
             }
         })
         .collect();
-    let endpoints: Vec<api::DnsEndpoint> = c
-        .dns
-        .iter()
-        .map(|d| api::DnsEndpoint {
-            ip: IpAddr::V4(d.pod.ip),
-            pod: d.pod.name.clone(),
-            node: c.nodes[d.pod.node].name.clone(),
-            ready: Some(true),
-            serving: Some(true),
-            terminating: Some(false),
-        })
-        .collect();
+    // One slice per address family, as the EndpointSlice controller makes them.
+    let endpoints = |v6: bool| -> Vec<api::DnsEndpoint> {
+        c.dns
+            .iter()
+            .filter_map(|d| {
+                let ip = if v6 {
+                    IpAddr::V6(d.pod.ip6?)
+                } else {
+                    IpAddr::V4(d.pod.ip)
+                };
+                Some(api::DnsEndpoint {
+                    ip,
+                    pod: d.pod.name.clone(),
+                    node: c.nodes[d.pod.node].name.clone(),
+                    ready: Some(true),
+                    serving: Some(true),
+                    terminating: Some(false),
+                })
+            })
+            .collect()
+    };
+    let mut endpointslices = vec![api::dns_endpoint_slice(
+        "kube-dns-x7k2p",
+        "IPv4",
+        &endpoints(false),
+    )];
+    if c.spec.dual_stack {
+        endpointslices.push(api::dns_endpoint_slice(
+            "kube-dns-9fq4m",
+            "IPv6",
+            &endpoints(true),
+        ));
+    }
     api::Cluster {
         pods,
         nodes,
-        endpointslices: vec![api::dns_endpoint_slice(
-            "kube-dns-x7k2p",
-            "IPv4",
-            &endpoints,
-        )],
+        endpointslices,
         services: vec![
-            api::dns_service(&[IpAddr::V4(DNS_SERVICE_IP)]),
-            api::agent_service("kube-system", "k8s-network-test-daemonset", false),
+            api::dns_service(&c.service.pod.ips()),
+            api::agent_service(
+                "kube-system",
+                "k8s-network-test-daemonset",
+                c.spec.dual_stack,
+            ),
         ],
     }
 }
