@@ -39,6 +39,8 @@ pub const FLAGS: &[Flag] = &[
     Flag { name: "log-table", env: "NETTEST_LOG_TABLE", value: Some("MODE"), default: D::Value("auto"), help: "full (a row per node), failures (summary: failing and changed nodes only, capped), or auto (full up to 50 nodes)" },
     Flag { name: "max-pps", env: "NETTEST_MAX_PPS", value: Some("N"), default: D::Value("0"), help: "At most N echo requests sent per second, spreading a round's sends (0: no ceiling)" },
     Flag { name: "peers", env: "NETTEST_PEERS", value: Some("K"), default: D::Computed("every peer"), help: "Check each node from K other agents only, chosen by rendezvous hashing (its own agent always checks it)" },
+    Flag { name: "startup-grace", env: "NETTEST_STARTUP_GRACE", value: Some("DUR"), default: D::Value("2m"), help: "How long an agent pod may be not Ready (or a new node without an agent) before it counts as missing; failures meanwhile are skipped" },
+    Flag { name: "report-going-away", env: "NETTEST_REPORT_GOING_AWAY", value: None, default: D::None, help: "Fail (rather than skip) the checks of nodes being deleted or scaled down and of agent pods terminating or starting" },
     Flag { name: "dns-instance-peers", env: "NETTEST_DNS_INSTANCE_PEERS", value: Some("N"), default: D::Value("50"), help: "Query each DNS instance directly (and reverse-look it up) from N agents only, chosen by rendezvous hashing" },
 ];
 
@@ -153,6 +155,8 @@ pub struct Config {
     pub max_pps: u32,
     /// How many agents check each node and each DNS instance.
     pub reach: crate::plan::Reach,
+    /// How failures of targets going away or starting read.
+    pub alarms: crate::alarms::Policy,
 }
 
 impl Config {
@@ -233,6 +237,10 @@ impl Config {
             reach: crate::plan::Reach {
                 peers: peers.and_then(|k| usize::try_from(k).ok()),
                 dns_instance_peers: usize::try_from(dns_instance_peers).ok(),
+            },
+            alarms: crate::alarms::Policy {
+                skip_going_away: !args.is_set("report-going-away"),
+                grace: duration_flag(args, "startup-grace")?,
             },
         })
     }

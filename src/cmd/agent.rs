@@ -109,6 +109,8 @@ fn run(argv: Vec<String>) -> Result<i32, StartError> {
         members,
         prober,
         seen: None,
+        ages: crate::alarms::Ages::default(),
+        fates: kube::Fates::default(),
     };
     if agent.config.once {
         agent.once()
@@ -160,6 +162,10 @@ struct Agent {
     prober: Prober,
     /// The members of the last round's snapshot, for the matrix (taken by the loop).
     seen: Option<matrix::Members>,
+    /// When nodes appeared and agent pods went not Ready (the start-up grace period).
+    ages: crate::alarms::Ages,
+    /// Which failing nodes are going away (full Node GETs, kept a minute).
+    fates: kube::Fates,
 }
 
 /// Where a round's members come from.
@@ -228,7 +234,58 @@ impl Agent {
             prober: &self.prober,
             dns_timeout: self.config.dns_timeout,
         };
-        Outcome::Done(Box::new(round::run(&plan, &ctx, &live)))
+        let mut report = round::run(&plan, &ctx, &live);
+        self.alarms(&mut report, &snapshot, previous);
+        Outcome::Done(Box::new(report))
+    }
+
+    /// Reads the round's failures in the light of what the cluster says about their targets
+    /// (`alarms`): asks the API which failing nodes are going away (not while it is
+    /// unreachable: then only earlier answers count), then counts errors and changes again.
+    fn alarms(
+        &mut self,
+        report: &mut RoundReport,
+        snapshot: &Snapshot,
+        previous: Option<&RoundReport>,
+    ) {
+        let now = std::time::Instant::now();
+        self.ages.update(snapshot, now);
+        let known: std::collections::HashSet<&str> =
+            snapshot.nodes.iter().map(|n| n.name.as_str()).collect();
+        let mut failing: Vec<&str> = report
+            .checks
+            .iter()
+            .filter(|c| c.is_failed() && known.contains(c.target_node.as_str()))
+            .map(|c| c.target_node.as_str())
+            .collect();
+        failing.sort_unstable();
+        failing.dedup();
+        let fates = if failing.is_empty() || !self.config.alarms.skip_going_away {
+            Default::default()
+        } else {
+            let client = match &self.members {
+                Members::Once(once) => &once.0,
+                Members::Watched(discovery) => discovery.client(),
+            };
+            let until = if report.api_error.is_some() {
+                now
+            } else {
+                now + client.settings().timeout
+            };
+            self.fates.of(client, &failing, until)
+        };
+        crate::alarms::apply(
+            &mut report.checks,
+            snapshot,
+            &fates,
+            &self.ages,
+            now,
+            &self.config.alarms,
+        );
+        report.errors = report.checks.iter().filter(|c| c.is_failed()).count();
+        if let Some(prev) = previous {
+            report.changes = crate::report::diff(&prev.checks, &report.checks);
+        }
     }
 
     /// One round, printed; exit 0 when every check passed, 1 when one failed.
