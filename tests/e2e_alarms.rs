@@ -1,14 +1,18 @@
 //! End to end in the namespace lab, for what issue 13 adds beside the main scenarios
-//! (tests/e2e.rs): a dual-stack cluster, healthy and then with IPv6 broken at one node. The
+//! (tests/e2e.rs): a dual-stack cluster, healthy and then with IPv6 broken at one node; then
+//! the alarms not to raise: a node scaled down and unreachable (skipped), a node NotReady and
+//! unreachable (failed, `node-not-ready`), an agent pod not Ready (`agent-not-ready`). The
 //! real agent binary runs in every agent pod against the API stand-in, with dnsmasq DNS
 //! instances answering on both families and a real Prometheus. Needs root; in CI it must run.
+//! The scenarios share one lab and run in order, each leaving the cluster healthy.
 
 mod common;
 
 use std::collections::BTreeSet;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Duration;
 
-use cluster_box::lab::{Lab, Options, FAST_ROUNDS};
+use cluster_box::lab::{Lab, NodeShown, Options, Shown, FAST_ROUNDS};
 use cluster_box::status::checks;
 use cluster_box::{need_root, Spec};
 use common::now;
@@ -56,18 +60,46 @@ fn full_round(lab: &Lab, i: usize, after: &str, want: usize) -> Value {
     panic!("agent {i} never made the {want} checks of a dual-stack round");
 }
 
+/// The agents' start-up grace period in the lab: two rounds.
+const GRACE: &str = "4s";
+
+type Scenario = fn(&mut Lab, usize);
+
+/// In order: each starts from the healthy cluster the one before left. (The IPv6 scenario
+/// comes first: every agent then restarts, so no Node answer it kept a minute (`fates`)
+/// reaches into the scenarios that read them.)
+const SCENARIOS: [(&str, Scenario); 5] = [
+    ("dual_stack_healthy", dual_stack_healthy),
+    ("ipv6_blocked_at_one_node", ipv6_blocked_at_one_node),
+    (
+        "node_scaled_down_and_unreachable",
+        node_scaled_down_and_unreachable,
+    ),
+    (
+        "node_not_ready_and_unreachable",
+        node_not_ready_and_unreachable,
+    ),
+    ("agent_not_ready", agent_not_ready),
+];
+
+fn agent_args() -> Vec<String> {
+    let mut args: Vec<String> = FAST_ROUNDS.map(String::from).to_vec();
+    args.extend(["--startup-grace".to_string(), GRACE.to_string()]);
+    args
+}
+
 #[test]
-fn e2e_dual_stack() {
-    if !need_root("e2e_dual_stack") {
+fn e2e_alarms_scenarios() {
+    if !need_root("e2e_alarms_scenarios") {
         return;
     }
-    let lab = Lab::start(Options {
+    let mut lab = Lab::start(Options {
         spec: Spec {
             dual_stack: true,
             ..Spec::default()
         },
         binary: AGENT.into(),
-        agent_args: FAST_ROUNDS.map(String::from).to_vec(),
+        agent_args: agent_args(),
         prometheus: true,
     });
     let objects = cluster_box::lab::api_objects(&lab.cluster, &BTreeSet::new());
@@ -77,10 +109,26 @@ fn e2e_dual_stack() {
     // 2 families x (4 host pings + 4 pod pings) + 2 lookups + 2 service reverse + 4
     // instances x (reverse + query).
     assert_eq!(planned, 2 * (N + N) + 2 + 2 + 4 * 2);
+    for (i, (name, scenario)) in SCENARIOS.iter().enumerate() {
+        let n = format!("{} of {}", i + 1, SCENARIOS.len());
+        eprintln!("e2e_alarms scenario {n}: {name}");
+        if let Err(e) = catch_unwind(AssertUnwindSafe(|| scenario(&mut lab, planned))) {
+            let why = e
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| e.downcast_ref::<&str>().copied())
+                .unwrap_or("(no message)");
+            panic!("e2e_alarms scenario `{name}` ({n}) failed: {why}");
+        }
+    }
+}
 
+/// Healthy: every check of both families passes, JSON says which family each is, the
+/// README's expected-checks PromQL is 0.
+fn dual_stack_healthy(lab: &mut Lab, planned: usize) {
     // Healthy: every check of both families passes, JSON says which family each is.
     let t = now();
-    let healthy: Vec<Value> = (0..N).map(|i| full_round(&lab, i, &t, planned)).collect();
+    let healthy: Vec<Value> = (0..N).map(|i| full_round(lab, i, &t, planned)).collect();
     for r in &healthy {
         assert_eq!(failed(r), BTreeSet::new(), "agent on {}", r["node"]);
         for c in checks(r) {
@@ -118,10 +166,12 @@ fn e2e_dual_stack() {
         table.contains("Checking: node-3 198.18.1.13,2001:db8:1::13 Running - k8s-network-test-daemonset-3 198.19.3.10,2001:db8:19:3::10;"),
         "{table}"
     );
+}
 
-    // IPv6 blocked at node 3 (it hosts no DNS instance): the other agents fail exactly node
-    // 3's IPv6 host and pod pings; node 3's agent fails every IPv6 ping leaving its pod and
-    // its IPv6 DNS queries; no IPv4 check fails anywhere.
+/// IPv6 blocked at node 3 (it hosts no DNS instance): the other agents fail exactly node 3's
+/// IPv6 host and pod pings; node 3's agent fails every IPv6 ping leaving its pod and its IPv6
+/// DNS queries; no IPv4 check fails anywhere.
+fn ipv6_blocked_at_one_node(lab: &mut Lab, planned: usize) {
     lab.cluster.set_ipv6_blocked(3, true);
     let t = now();
     let node3_v6: BTreeSet<(String, String, String)> = [
@@ -163,18 +213,201 @@ fn e2e_dual_stack() {
         "{table}"
     );
     lab.cluster.set_ipv6_blocked(3, false);
+    until_clean(lab, planned);
+    // Fresh agents: nothing they learned here reaches into the next scenarios.
+    let args = agent_args();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    for i in 0..N {
+        lab.restart_agent(i, &args);
+    }
+    until_clean(lab, planned);
+}
+
+/// Polls until every agent has a round after now with every check and none failed.
+fn until_clean(lab: &Lab, planned: usize) {
     let t = now();
     for i in 0..N {
         let mut since = t.clone();
         let mut clean = false;
-        for _ in 0..15 {
+        for _ in 0..20 {
             let r = lab.round_after(i, &since, ROUND_WAIT);
             since = r["started_at"].as_str().unwrap().to_string();
-            if failed(&r).is_empty() {
+            if failed(&r).is_empty() && checks(&r).len() == planned {
                 clean = true;
                 break;
             }
         }
         assert!(clean, "agent {i} never clean again");
     }
+}
+
+/// The second round of agent `i` that started after `after` (the first may have started
+/// before the fault was in place).
+fn second_round(lab: &Lab, i: usize, after: &str) -> Value {
+    let first = lab.round_after(i, after, ROUND_WAIT);
+    lab.round_after(i, first["started_at"].as_str().unwrap(), ROUND_WAIT)
+}
+
+/// `(kind, target, address, status, reason)` of a round's checks not passed.
+fn not_passed(round: &Value) -> BTreeSet<(String, String, String, String, String)> {
+    checks(round)
+        .iter()
+        .filter(|c| c["ok"] != true)
+        .map(|c| {
+            let s = |k: &str| c[k].as_str().unwrap_or("").to_string();
+            let status = if c["ok"] == false {
+                "failed"
+            } else {
+                "skipped"
+            };
+            (
+                s("kind"),
+                s("target"),
+                s("address"),
+                status.to_string(),
+                s("reason"),
+            )
+        })
+        .collect()
+}
+
+/// Node `n`'s host and pod pings (both families) as `not_passed` lists them, all with
+/// `status` and `reason`.
+fn node_pings(
+    lab: &Lab,
+    n: usize,
+    status: &str,
+    reason: &str,
+) -> BTreeSet<(String, String, String, String, String)> {
+    let node = &lab.cluster.nodes[n];
+    let pod = &lab.cluster.agents[n];
+    let mut out = BTreeSet::new();
+    for a in node.host_ips() {
+        out.insert((
+            "host-ping".into(),
+            node.name.clone(),
+            a.to_string(),
+            status.into(),
+            reason.into(),
+        ));
+    }
+    for a in pod.ips() {
+        out.insert((
+            "pod-ping".into(),
+            pod.name.clone(),
+            a.to_string(),
+            status.into(),
+            reason.into(),
+        ));
+    }
+    out
+}
+
+/// A node the cluster autoscaler is removing (tainted `ToBeDeletedByClusterAutoscaler`)
+/// and already unreachable: every other agent skips its checks with the reason
+/// `scale-down`, and nothing fails there.
+fn node_scaled_down_and_unreachable(lab: &mut Lab, planned: usize) {
+    lab.show_node(2, Some(NodeShown::ScaleDown));
+    lab.cluster.set_node_link(2, false);
+    let t = now();
+    for i in [0, 1, 3] {
+        let r = second_round(lab, i, &t);
+        assert_eq!(checks(&r).len(), planned, "agent {i}");
+        assert_eq!(
+            not_passed(&r),
+            node_pings(lab, 2, "skipped", "scale-down"),
+            "agent {i}: {r}"
+        );
+        assert_eq!(r["errors"], 0);
+    }
+    let table = lab.agent_output(0);
+    assert!(
+        table.contains("skipped (host-ping ipv4: node is being removed by the cluster autoscaler (no reply within 500ms)"),
+        "{table}"
+    );
+    let p = lab.prometheus.as_ref().unwrap();
+    let skipped = p.wait_for(
+        "sum(networktest_last_round_skipped_checks{kind=~\"host-ping|pod-ping\"})",
+        Duration::from_secs(30),
+        |v| v == Some(12.0),
+    );
+    assert_eq!(skipped, Some(12.0), "3 agents x 4 skipped pings");
+    lab.cluster.set_node_link(2, true);
+    lab.show_node(2, None);
+    until_clean(lab, planned);
+}
+
+/// A node NotReady in the API and unreachable (a pulled cable, a minute on): its checks
+/// stay failed, with the reason `node-not-ready`.
+fn node_not_ready_and_unreachable(lab: &mut Lab, planned: usize) {
+    lab.show_node(3, Some(NodeShown::NotReady));
+    lab.cluster.set_node_link(3, false);
+    let t = now();
+    for i in [0, 1, 2] {
+        let r = second_round(lab, i, &t);
+        assert_eq!(checks(&r).len(), planned, "agent {i}");
+        assert_eq!(
+            not_passed(&r),
+            node_pings(lab, 3, "failed", "node-not-ready"),
+            "agent {i}: {r}"
+        );
+    }
+    let table = lab.agent_output(0);
+    assert!(
+        table.contains("FAIL (host-ping ipv4: node is NotReady: no reply within 500ms"),
+        "{table}"
+    );
+    lab.cluster.set_node_link(3, true);
+    lab.show_node(3, None);
+    until_clean(lab, planned);
+}
+
+/// An agent pod Running but not Ready (its slice endpoint not serving): within the grace
+/// period nothing fails; past it, every agent reports its node without a working agent
+/// (`agent-not-ready`) and still pings its pod (which answers).
+fn agent_not_ready(lab: &mut Lab, planned: usize) {
+    lab.show_agent(1, Some(Shown::NotReady));
+    let t = now();
+    let want: BTreeSet<_> = [(
+        "node-without-agent".to_string(),
+        "node-1".to_string(),
+        String::new(),
+        "failed".to_string(),
+        "agent-not-ready".to_string(),
+    )]
+    .into();
+    for i in 0..N {
+        let mut since = t.clone();
+        let mut seen = None;
+        for _ in 0..20 {
+            let r = lab.round_after(i, &since, ROUND_WAIT);
+            since = r["started_at"].as_str().unwrap().to_string();
+            let np = not_passed(&r);
+            if np.is_empty() {
+                continue; // within the grace period
+            }
+            assert_eq!(np, want, "agent {i}: {r}");
+            seen = Some(r);
+            break;
+        }
+        let r = seen.unwrap_or_else(|| panic!("agent {i} never reported agent-not-ready"));
+        assert_eq!(
+            checks(&r).len(),
+            planned + 1,
+            "agent {i}: the pings and one more"
+        );
+        let pinged = of(&r, |c| {
+            c["kind"] == "pod-ping"
+                && c["target"] == "k8s-network-test-daemonset-1"
+                && c["ok"] == true
+        });
+        assert_eq!(pinged.len(), 2, "agent {i}: agent-1's IPs still pinged");
+    }
+    let table = lab.agent_output(0);
+    assert!(
+        table.contains("FAIL (node-without-agent: agent pod k8s-network-test-daemonset-1 is running but not Ready for"),
+        "{table}"
+    );
+    lab.show_agent(1, None);
+    until_clean(lab, planned);
 }

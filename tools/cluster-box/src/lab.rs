@@ -52,6 +52,8 @@ pub struct Lab {
     pub cluster: Cluster,
     /// Agent pods the API shows other than running and ready (scenario: agent pod missing).
     shown: BTreeMap<usize, Shown>,
+    /// Nodes the API shows other than Ready and staying.
+    nodes_shown: BTreeMap<usize, NodeShown>,
     options: Options,
 }
 
@@ -76,6 +78,7 @@ impl Lab {
             api: stand_in,
             cluster,
             shown: BTreeMap::new(),
+            nodes_shown: BTreeMap::new(),
             options,
         };
         for i in 0..lab.cluster.agents.len() {
@@ -224,8 +227,27 @@ impl Lab {
             Some(s) => self.shown.insert(i, s),
             None => self.shown.remove(&i),
         };
-        self.api
-            .set_cluster(api_objects_as(&self.cluster, &self.shown));
+        self.publish();
+    }
+
+    /// How the API shows node `i` from now on: `None` Ready and staying.
+    pub fn show_node(&mut self, i: usize, shown: Option<NodeShown>) {
+        match shown {
+            Some(s) => self.nodes_shown.insert(i, s),
+            None => self.nodes_shown.remove(&i),
+        };
+        self.publish();
+    }
+
+    /// Serves the objects as the agents and nodes are shown now.
+    fn publish(&self) {
+        let mut objects = api_objects_as(&self.cluster, &self.shown);
+        for (i, shown) in &self.nodes_shown {
+            if let Some(node) = objects.nodes.get_mut(*i) {
+                shown.apply(node);
+            }
+        }
+        self.api.set_cluster(objects);
     }
 
     /// GETs `path` from agent `i`, from inside its own pod namespace, so the answer comes
@@ -295,6 +317,48 @@ pub enum Shown {
     NoIp,
     /// Being deleted (a deletion timestamp).
     Deleting,
+    /// Running with its IP, but not Ready (crash-looping, a failing readiness probe).
+    NotReady,
+}
+
+/// How the API shows a node other than Ready and staying.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeShown {
+    /// The Ready condition False (the kubelet stopped reporting, a pulled cable).
+    NotReady,
+    /// Tainted `ToBeDeletedByClusterAutoscaler`, as the cluster autoscaler does right before
+    /// it deletes the node.
+    ScaleDown,
+}
+
+impl NodeShown {
+    /// Changes a Node object (as `api::node` makes it) to show this.
+    fn apply(self, node: &mut serde_json::Value) {
+        use serde_json::json;
+        match self {
+            NodeShown::NotReady => {
+                node["status"]["conditions"] = json!([{
+                    "type": "Ready",
+                    "status": "Unknown",
+                    "lastHeartbeatTime": "2026-06-15T05:00:00Z",
+                    "lastTransitionTime": "2026-06-15T05:00:40Z",
+                    "reason": "NodeStatusUnknown",
+                    "message": "Kubelet stopped posting node status.",
+                }]);
+            }
+            NodeShown::ScaleDown => {
+                let taint = json!({
+                    "key": "ToBeDeletedByClusterAutoscaler",
+                    "value": "1781499600",
+                    "effect": "NoSchedule",
+                });
+                match node["spec"]["taints"].as_array_mut() {
+                    Some(taints) => taints.push(taint),
+                    None => node["spec"]["taints"] = json!([taint]),
+                }
+            }
+        }
+    }
 }
 
 /// The Kubernetes objects of the cluster: nodes, the agent pods (minus `hidden`), the agents'
@@ -330,7 +394,7 @@ pub fn api_objects_as(c: &Cluster, shown: &BTreeMap<usize, Shown>) -> api::Clust
                 &pod_ips,
                 &node.host_ips(),
                 "Running",
-                !pod_ips.is_empty(),
+                !pod_ips.is_empty() && shown.get(&i) != Some(&Shown::NotReady),
             );
             match shown.get(&i) {
                 Some(Shown::Deleting) => api::deleting(pod),
