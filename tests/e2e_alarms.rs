@@ -68,7 +68,7 @@ type Scenario = fn(&mut Lab, usize);
 /// In order: each starts from the healthy cluster the one before left. (The IPv6 scenario
 /// comes first: every agent then restarts, so no Node answer it kept a minute (`fates`)
 /// reaches into the scenarios that read them.)
-const SCENARIOS: [(&str, Scenario); 5] = [
+const SCENARIOS: [(&str, Scenario); 6] = [
     ("dual_stack_healthy", dual_stack_healthy),
     ("ipv6_blocked_at_one_node", ipv6_blocked_at_one_node),
     (
@@ -80,6 +80,7 @@ const SCENARIOS: [(&str, Scenario); 5] = [
         node_not_ready_and_unreachable,
     ),
     ("agent_not_ready", agent_not_ready),
+    ("nodes_without_daemonset", nodes_without_daemonset),
 ];
 
 fn agent_args() -> Vec<String> {
@@ -409,5 +410,48 @@ fn agent_not_ready(lab: &mut Lab, planned: usize) {
         "{table}"
     );
     lab.show_agent(1, None);
+    until_clean(lab, planned);
+}
+
+/// A Windows node and a virtual-kubelet node, where the DaemonSet's node affinity (and so the
+/// agents' default `--expect-agent-on`) does not run an agent: they raise nothing. With
+/// `--expect-agent-on ""` (every node) the same cluster reports both without an agent.
+fn nodes_without_daemonset(lab: &mut Lab, planned: usize) {
+    let mut windows =
+        k8s_api_standin::node("win-1", &[cluster_box::ip("198.18.1.90")], false, true);
+    windows["metadata"]["labels"]["kubernetes.io/os"] = "windows".into();
+    windows["metadata"]["labels"]["beta.kubernetes.io/os"] = "windows".into();
+    let mut virtual_node = k8s_api_standin::node(
+        "virtual-kubelet-1",
+        &[cluster_box::ip("198.18.1.91")],
+        false,
+        true,
+    );
+    virtual_node["metadata"]["labels"]["type"] = "virtual-kubelet".into();
+    lab.set_extra_nodes(vec![windows, virtual_node]);
+    let t = now();
+    for i in 0..N {
+        let r = second_round(lab, i, &t);
+        assert_eq!(
+            checks(&r).len(),
+            planned,
+            "agent {i}: no checks of those nodes"
+        );
+        assert!(not_passed(&r).is_empty(), "agent {i}: {r}");
+    }
+    let (code, out, err) =
+        lab.run_once(0, &["--once", "--output", "json", "--expect-agent-on", ""]);
+    assert_eq!(code, 1, "{out}{err}");
+    let r: Value = serde_json::from_str(&out).unwrap();
+    let missing = of(&r, |c| {
+        c["kind"] == "node-without-agent" && c["ok"] == false
+    });
+    let names: BTreeSet<&str> = missing.iter().map(|(_, t, _)| t.as_str()).collect();
+    assert_eq!(
+        names,
+        BTreeSet::from(["virtual-kubelet-1", "win-1"]),
+        "{out}"
+    );
+    lab.set_extra_nodes(Vec::new());
     until_clean(lab, planned);
 }

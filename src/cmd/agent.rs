@@ -77,6 +77,7 @@ fn run(argv: Vec<String>) -> Result<i32, StartError> {
     let domain = cluster_domain(&config);
     let watch_options = kube::WatchOptions {
         agent_service: value(&args, "agent-service")?.to_string(),
+        node_selector: config.expect_agent_on.clone(),
         ..kube::WatchOptions::default()
     };
     let client = kube::Client::new(settings)?;

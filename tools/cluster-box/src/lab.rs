@@ -54,6 +54,8 @@ pub struct Lab {
     shown: BTreeMap<usize, Shown>,
     /// Nodes the API shows other than Ready and staying.
     nodes_shown: BTreeMap<usize, NodeShown>,
+    /// Node objects the API shows besides the cluster's (nodes without a namespace).
+    extra_nodes: Vec<serde_json::Value>,
     options: Options,
 }
 
@@ -79,6 +81,7 @@ impl Lab {
             cluster,
             shown: BTreeMap::new(),
             nodes_shown: BTreeMap::new(),
+            extra_nodes: Vec::new(),
             options,
         };
         for i in 0..lab.cluster.agents.len() {
@@ -239,6 +242,13 @@ impl Lab {
         self.publish();
     }
 
+    /// Shows these Node objects in the API besides the cluster's own (replacing earlier
+    /// ones): nodes that exist only there, e.g. a Windows or a virtual-kubelet node.
+    pub fn set_extra_nodes(&mut self, nodes: Vec<serde_json::Value>) {
+        self.extra_nodes = nodes;
+        self.publish();
+    }
+
     /// Serves the objects as the agents and nodes are shown now.
     fn publish(&self) {
         let mut objects = api_objects_as(&self.cluster, &self.shown);
@@ -247,6 +257,7 @@ impl Lab {
                 shown.apply(node);
             }
         }
+        objects.nodes.extend(self.extra_nodes.iter().cloned());
         self.api.set_cluster(objects);
     }
 
