@@ -432,6 +432,20 @@ pub struct RoundReport {
     /// discovery works, growing while the API cannot be reached.
     #[serde(default)]
     pub snapshot_age_seconds: f64,
+    /// Where the system resolver's lookups (`dns-service`, `dns-reverse`) went; absent when
+    /// the resolver configuration could not be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolver: Option<Resolver>,
+}
+
+/// The pod's resolver: the first `nameserver` of its resolv.conf, and whether that is a
+/// node-local DNS cache (NodeLocal DNSCache) rather than the DNS Service IP.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resolver {
+    pub nameserver: String,
+    /// The lookups through the system resolver test the node-local cache (and its path to
+    /// CoreDNS); the `dns-instance` checks still query CoreDNS itself.
+    pub node_local_cache: bool,
 }
 
 impl RoundReport {
@@ -549,6 +563,7 @@ mod tests {
             first_round: true,
             api_error: None,
             snapshot_age_seconds: 0.0,
+            resolver: None,
         };
         let text = serde_json::to_string(&r).unwrap();
         for field in [

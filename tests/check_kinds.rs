@@ -139,6 +139,7 @@ fn every_kind_goes_through_the_plan_the_round_and_every_view() {
         first_round: true,
         api_error: None,
         snapshot_age_seconds: 0.0,
+        resolver: None,
     };
     let passing = Fake::new(false);
     let first = run(&plan, &passing, &empty);

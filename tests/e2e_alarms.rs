@@ -68,7 +68,7 @@ type Scenario = fn(&mut Lab, usize);
 /// In order: each starts from the healthy cluster the one before left. (The IPv6 scenario
 /// comes first: every agent then restarts, so no Node answer it kept a minute (`fates`)
 /// reaches into the scenarios that read them.)
-const SCENARIOS: [(&str, Scenario); 6] = [
+const SCENARIOS: [(&str, Scenario); 7] = [
     ("dual_stack_healthy", dual_stack_healthy),
     ("ipv6_blocked_at_one_node", ipv6_blocked_at_one_node),
     (
@@ -81,6 +81,7 @@ const SCENARIOS: [(&str, Scenario); 6] = [
     ),
     ("agent_not_ready", agent_not_ready),
     ("nodes_without_daemonset", nodes_without_daemonset),
+    ("node_local_dns_cache", node_local_dns_cache),
 ];
 
 fn agent_args() -> Vec<String> {
@@ -454,4 +455,49 @@ fn nodes_without_daemonset(lab: &mut Lab, planned: usize) {
     );
     lab.set_extra_nodes(Vec::new());
     until_clean(lab, planned);
+}
+
+/// NodeLocal DNSCache on node 0 (dnsmasq on 169.254.20.10 in the node's namespace) and agent
+/// pod 0's resolver pointed at it: the round says its lookups went through the cache (JSON
+/// `resolver`, a log line), and they do: with the DNS Service IP unreachable they still
+/// pass, while the direct instance checks still query CoreDNS (the instances) and pass.
+fn node_local_dns_cache(lab: &mut Lab, _planned: usize) {
+    let mut cache = lab.cluster.node_local_dns(0);
+    lab.cluster
+        .set_agent_nameserver(0, Some(cluster_box::ip("169.254.20.10")));
+    lab.cluster.set_service_reachable(false);
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        let (code, out, err) = lab.run_once(0, &["--once", "--output", "json"]);
+        let r: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
+        assert_eq!(
+            r["resolver"],
+            serde_json::json!({"nameserver": "169.254.20.10", "node_local_cache": true})
+        );
+        let dns_ok = |kind: &str| {
+            checks(&r)
+                .iter()
+                .filter(|c| c["kind"] == kind)
+                .all(|c| c["ok"] == true)
+        };
+        assert!(dns_ok("dns-service") && dns_ok("dns-instance"), "{out}");
+        assert_eq!(code, 0, "{out}{err}");
+        let (_, text, _) = lab.run_once(0, &["--once"]);
+        assert!(
+            text.contains(
+                "DNS lookups: through the node-local cache 169.254.20.10 (not the DNS Service IP)"
+            ),
+            "{text}"
+        );
+    }));
+    lab.cluster.set_service_reachable(true);
+    lab.cluster.set_agent_nameserver(0, None);
+    cache.stop();
+    lab.cluster.remove_node_local_dns(0);
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+    // Without the cache: the Service IP again, no such line.
+    let (_, out, _) = lab.run_once(0, &["--once", "--output", "json"]);
+    let r: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(r["resolver"]["node_local_cache"], false, "{out}");
 }

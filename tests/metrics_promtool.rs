@@ -83,6 +83,7 @@ fn realistic_report() -> RoundReport {
         first_round: false,
         api_error: Some("timed out talking to https://198.18.1.200:6443".into()),
         snapshot_age_seconds: 125.5,
+        resolver: None,
         ..round(checks)
     }
 }

@@ -237,6 +237,11 @@ impl Agent {
         };
         let mut report = round::run(&plan, &ctx, &live);
         self.alarms(&mut report, &snapshot, previous);
+        // Read each round: NodeLocal DNSCache may be enabled (or the pod's resolv.conf
+        // changed) while the agent runs.
+        report.resolver = std::fs::read_to_string(&self.config.resolv_conf)
+            .ok()
+            .and_then(|text| dns::resolver(&text, &snapshot.dns.service_ips));
         Outcome::Done(Box::new(report))
     }
 

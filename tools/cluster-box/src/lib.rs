@@ -111,12 +111,16 @@ pub struct Cluster {
     pub nodes: Vec<Node>,
     pub underlay: Netns,
     etc_netns: Vec<PathBuf>,
+    /// What every DNS server of the cluster answers (for more servers, e.g. a node cache).
+    pub zone: Zone,
 }
 
 /// The underlay network's first three octets; nodes are .10 and up, the API is .200.
 pub const UNDERLAY: [u8; 3] = [198, 18, 1];
 /// The address of the API stand-in's namespace on the underlay.
 pub const API_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 200);
+/// NodeLocal DNSCache's well-known address.
+pub const NODE_LOCAL_DNS_IP: Ipv4Addr = Ipv4Addr::new(169, 254, 20, 10);
 /// The kube-dns Service IP.
 pub const DNS_SERVICE_IP: Ipv4Addr = Ipv4Addr::new(198, 19, 250, 10);
 /// The `kubernetes` Service IP (a DNS record only; nothing answers pings there).
@@ -352,7 +356,43 @@ impl Cluster {
             nodes,
             underlay,
             etc_netns,
+            zone,
         }
+    }
+
+    /// Points agent pod `i`'s resolver (its resolv.conf `nameserver`) at `nameserver`, or
+    /// back at the DNS Service IP with `None`. Processes started in the pod afterwards use it.
+    pub fn set_agent_nameserver(&self, i: usize, nameserver: Option<IpAddr>) {
+        let ns = &self.agents[i].ns;
+        let server = nameserver.unwrap_or(IpAddr::V4(DNS_SERVICE_IP));
+        write_resolv_conf_with(ns, &self.spec.domain, server);
+    }
+
+    /// A NodeLocal DNSCache on node `i`: dnsmasq answering the cluster zone on the well-known
+    /// link-local 169.254.20.10 in the node's namespace, which its pods reach through their
+    /// default route. Stopped when the returned server is dropped.
+    pub fn node_local_dns(&self, i: usize) -> Dnsmasq {
+        let ns = &self.nodes[i].ns;
+        ns.ip(&[
+            "addr",
+            "add",
+            &format!("{NODE_LOCAL_DNS_IP}/32"),
+            "dev",
+            "lo",
+        ]);
+        Dnsmasq::spawn(Some(&ns.name), &[IpAddr::V4(NODE_LOCAL_DNS_IP)], &self.zone)
+    }
+
+    /// Removes what [`Cluster::node_local_dns`] added to node `i` (stop the server first).
+    pub fn remove_node_local_dns(&self, i: usize) {
+        let ns = &self.nodes[i].ns;
+        ns.ip(&[
+            "addr",
+            "del",
+            &format!("{NODE_LOCAL_DNS_IP}/32"),
+            "dev",
+            "lo",
+        ]);
     }
 
     /// The names of every namespace of the cluster.
@@ -555,12 +595,17 @@ struct DnsName {
 /// `/etc/netns/<ns>/resolv.conf`, which `ip netns exec` bind-mounts over /etc/resolv.conf:
 /// the kubelet's pod resolver configuration for the cluster domain.
 fn write_resolv_conf(ns: &Netns, domain: &str) -> PathBuf {
+    write_resolv_conf_with(ns, domain, IpAddr::V4(DNS_SERVICE_IP))
+}
+
+/// [`write_resolv_conf`] with another nameserver.
+fn write_resolv_conf_with(ns: &Netns, domain: &str, nameserver: IpAddr) -> PathBuf {
     let dir = PathBuf::from("/etc/netns").join(&ns.name);
     std::fs::create_dir_all(&dir).expect("create /etc/netns dir");
     std::fs::write(
         dir.join("resolv.conf"),
         format!(
-            "search kube-system.svc.{domain} svc.{domain} {domain}\nnameserver {DNS_SERVICE_IP}\noptions ndots:5\n"
+            "search kube-system.svc.{domain} svc.{domain} {domain}\nnameserver {nameserver}\noptions ndots:5\n"
         ),
     )
     .expect("write resolv.conf");
