@@ -43,6 +43,7 @@ fn snapshot() -> Snapshot {
         }],
         nodes: vec![node("n1", "198.18.0.1"), node("n2", "198.18.0.2")],
         dns: DnsInfo {
+            service_missing: false,
             service_ips: vec![ip("198.18.250.10")],
             instances: vec![DnsInstance {
                 ip: ip("198.18.101.5"),

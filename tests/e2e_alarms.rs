@@ -68,7 +68,7 @@ type Scenario = fn(&mut Lab, usize);
 /// In order: each starts from the healthy cluster the one before left. (The IPv6 scenario
 /// comes first: every agent then restarts, so no Node answer it kept a minute (`fates`)
 /// reaches into the scenarios that read them.)
-const SCENARIOS: [(&str, Scenario); 7] = [
+const SCENARIOS: [(&str, Scenario); 8] = [
     ("dual_stack_healthy", dual_stack_healthy),
     ("ipv6_blocked_at_one_node", ipv6_blocked_at_one_node),
     (
@@ -82,6 +82,7 @@ const SCENARIOS: [(&str, Scenario); 7] = [
     ("agent_not_ready", agent_not_ready),
     ("nodes_without_daemonset", nodes_without_daemonset),
     ("node_local_dns_cache", node_local_dns_cache),
+    ("dns_service_missing", dns_service_missing),
 ];
 
 fn agent_args() -> Vec<String> {
@@ -500,4 +501,41 @@ fn node_local_dns_cache(lab: &mut Lab, _planned: usize) {
     let (_, out, _) = lab.run_once(0, &["--once", "--output", "json"]);
     let r: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(r["resolver"]["node_local_cache"], false, "{out}");
+}
+
+/// `--dns-service` naming a Service that does not exist: one log line says so, and the
+/// lookup of its name fails with the reason `no-dns-service` (the rest of the round runs).
+fn dns_service_missing(lab: &mut Lab, _planned: usize) {
+    let (code, out, err) = lab.run_once(
+        0,
+        &[
+            "--once",
+            "--output",
+            "json",
+            "--dns-service",
+            "kube-system/coredns-gone",
+        ],
+    );
+    assert_eq!(code, 1, "{out}{err}");
+    let r: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
+    let failed: Vec<&Value> = checks(&r).iter().filter(|c| c["ok"] == false).collect();
+    assert_eq!(failed.len(), 1, "{out}");
+    let c = failed[0];
+    assert_eq!(c["kind"], "dns-service");
+    assert_eq!(
+        c["target"],
+        "coredns-gone.kube-system.svc.cluster.tst.local."
+    );
+    assert_eq!(c["reason"], "no-dns-service");
+    assert_eq!(
+        err.matches("DNS service kube-system/coredns-gone not found")
+            .count(),
+        1,
+        "{err}"
+    );
+    let api = checks(&r)
+        .iter()
+        .find(|c| c["target"] == "kubernetes.default.svc.cluster.tst.local.")
+        .unwrap();
+    assert_eq!(api["ok"], true, "{api}");
 }

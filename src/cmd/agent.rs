@@ -97,7 +97,10 @@ fn run(argv: Vec<String>) -> Result<i32, StartError> {
         client.settings().api_server,
         prober.describe()
     );
-    let planner = plan::Planner::new(&domain, &config.node_name, config.reach);
+    let planner = plan::Planner::new(&domain, &config.node_name, config.reach).with_dns_service(
+        &client.settings().dns_namespace,
+        &client.settings().dns_service,
+    );
     // --once lists once; the long-running agent lists once, then watches.
     let members = if config.once {
         Members::Once(Box::new((client, watch_options)))

@@ -107,6 +107,8 @@ pub struct DnsInstance {
 /// The cluster DNS: its Service IPs and the instances behind it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DnsInfo {
+    /// The Service does not exist (a wrong `--dns-service`, or DNS under another name).
+    pub service_missing: bool,
     /// `spec.clusterIPs` (or `clusterIP`) of the Service; empty when it has none.
     pub service_ips: Vec<IpAddr>,
     /// Every endpoint of every EndpointSlice of the Service (IPv4 and IPv6 slices).

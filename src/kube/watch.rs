@@ -578,7 +578,7 @@ impl Source for Dns {
         view.service = client.get_named(&service_path(&self.namespace, &self.service), until)?;
         if view.service.is_none() && !self.warned {
             log::warn!(
-                "service {}/{} not found: no DNS service IP to check",
+                "DNS service {}/{} not found: its checks fail with the reason no-dns-service; set --dns-service NAMESPACE/NAME (RKE2: kube-system/rke2-coredns-rke2-coredns, OpenShift: openshift-dns/dns-default) and let the agent get that Service and list its EndpointSlices (README, Deploying)",
                 self.namespace,
                 self.service
             );
