@@ -11,7 +11,7 @@ mod backoff;
 pub(crate) mod client;
 mod discovery;
 mod error;
-mod fates;
+pub mod fates;
 mod lines;
 pub(crate) mod objects;
 mod settings;
