@@ -164,6 +164,17 @@ fn dual_stack_healthy(lab: &mut Lab, planned: usize) {
     );
     // Per agent: 4 host + 4 pod pings, 2 instances x 2, the service's reverse lookup.
     assert_eq!(v6_checks, Some((N * (2 * N + 4 + 1)) as f64));
+    // The rules read the family-labelled series as they read single-stack ones: 30 rounds of
+    // a healthy dual-stack cluster raise no alert, not even a pending one.
+    let watch = std::time::Instant::now();
+    while watch.elapsed() < Duration::from_secs(60) {
+        let alerts = p.alerts().expect("alerts API");
+        assert!(
+            alerts.is_empty(),
+            "alerts on a healthy dual-stack cluster: {alerts:?}"
+        );
+        std::thread::sleep(Duration::from_secs(2));
+    }
     let table = lab.agent_output(1);
     assert!(
         table.contains("Checking: node-3 198.18.1.13,2001:db8:1::13 Running - k8s-network-test-daemonset-3 198.19.3.10,2001:db8:19:3::10;"),
@@ -208,6 +219,22 @@ fn ipv6_blocked_at_one_node(lab: &mut Lab, planned: usize) {
         assert_eq!(failed(&r), want, "agent {i}: {r}");
         assert!(of(&r, |c| c["ok"] == false && c["family"] != "ipv6").is_empty());
     }
+    // Metrics by family: every agent fails IPv6 checks (node 3's own agent the most), none an
+    // IPv4 one.
+    let p = lab.prometheus.as_ref().unwrap();
+    let by_family =
+        |family: &str| format!("sum(networktest_last_round_failed_checks{{family=\"{family}\"}})");
+    // 3 agents x 2 checks, and agent 3: 4 host pings (its own node's too), 3 pod pings (not
+    // its own), 2 instance queries.
+    let v6 = p.wait_for(&by_family("ipv6"), Duration::from_secs(30), |v| {
+        v == Some(15.0)
+    });
+    assert_eq!(v6, Some(15.0), "failed IPv6 checks");
+    assert_eq!(
+        p.wait_for(&by_family("ipv4"), Duration::from_secs(5), |v| v
+            == Some(0.0)),
+        Some(0.0)
+    );
     let table = lab.agent_output(0);
     assert!(
         table.contains(
