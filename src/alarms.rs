@@ -4,7 +4,9 @@
 //! - A target going away is skipped, not failed: a node being deleted or tainted for removal
 //!   by the cluster autoscaler (`node-deleting`, `scale-down`), an agent pod terminating
 //!   (`agent-terminating`), an agent pod not Ready yet or a node without an agent yet while
-//!   younger than the start-up grace period (`agent-starting`). `--report-going-away` turns
+//!   younger than the start-up grace period (`agent-starting`), and a node whose agent pod
+//!   left less than the grace period ago (a rollout deletes the old pod before it creates the
+//!   new one, which may first pull its image: `agent-starting`). `--report-going-away` turns
 //!   this off.
 //! - A NotReady node that does not answer stays failed, with the reason `node-not-ready`:
 //!   the API marks a node NotReady within a minute of a pulled cable, so skipping it would
@@ -44,6 +46,10 @@ pub struct Ages {
     nodes: HashMap<String, Option<Instant>>,
     /// Agent pods not Ready (and not being deleted), since when.
     not_ready: HashMap<String, Instant>,
+    /// Nodes that have an agent pod (in the last snapshot).
+    with_agent: HashSet<String>,
+    /// Nodes whose agent pods all left, since when (until one comes back).
+    agent_left: HashMap<String, Instant>,
 }
 
 impl Ages {
@@ -53,7 +59,7 @@ impl Ages {
         self.seen_once = true;
         let nodes: HashSet<&str> = snapshot.nodes.iter().map(|n| n.name.as_str()).collect();
         self.nodes.retain(|n, _| nodes.contains(n.as_str()));
-        for n in nodes {
+        for n in &nodes {
             self.nodes.entry(n.to_string()).or_insert(at);
         }
         let pods: HashSet<&str> = snapshot
@@ -66,6 +72,20 @@ impl Ages {
         for p in pods {
             self.not_ready.entry(p.to_string()).or_insert(now);
         }
+        let with_agent: HashSet<String> = snapshot.agents.iter().map(|p| p.node.clone()).collect();
+        for gone in self.with_agent.difference(&with_agent) {
+            if nodes.contains(gone.as_str()) {
+                self.agent_left.insert(gone.clone(), now);
+            }
+        }
+        self.agent_left
+            .retain(|n, _| nodes.contains(n.as_str()) && !with_agent.contains(n));
+        self.with_agent = with_agent;
+    }
+
+    /// How long ago node `name`'s agent pods all left, when they did while this agent ran.
+    fn agent_left(&self, name: &str, now: Instant) -> Option<Duration> {
+        Some(now.saturating_duration_since(*self.agent_left.get(name)?))
     }
 
     /// How long ago node `name` appeared, when it appeared after the first snapshot.
@@ -185,7 +205,17 @@ pub fn apply(
                     format!("{message} (the node is new: its agent is starting)"),
                 ))
             } else {
-                None
+                ages.agent_left(node, now)
+                    .filter(|left| *left < policy.grace)
+                    .map(|left| {
+                        skip(
+                            Reason::AgentStarting,
+                            format!(
+                                "{message} (its agent pod left {} ago: a new one is starting)",
+                                crate::duration::format(left)
+                            ),
+                        )
+                    })
             }
         } else {
             None
@@ -412,6 +442,67 @@ mod tests {
         let t3 = t1 + Duration::from_secs(121);
         apply(&mut old, &later, &BTreeMap::new(), &ages, t3, &POLICY);
         assert_eq!(old[0].outcome.reason(), Some(Reason::NoAgent));
+    }
+
+    #[test]
+    fn a_replaced_agent_pod_gets_the_grace_period() {
+        let with = Snapshot {
+            nodes: vec![node("n1", true), node("n2", true)],
+            agents: vec![pod("a1", "n1", true, false), pod("a2", "n2", true, false)],
+            ..Snapshot::default()
+        };
+        let without = Snapshot {
+            agents: vec![pod("a1", "n1", true, false)],
+            ..with.clone()
+        };
+        let nwa = || {
+            vec![Check::failed(
+                CheckKind::NodeWithoutAgent,
+                "n2",
+                "n2",
+                "",
+                Reason::NoAgent,
+                "no agent pod on this node",
+            )]
+        };
+        let t0 = Instant::now();
+        let mut ages = Ages::default();
+        ages.update(&with, t0);
+        let t1 = t0 + Duration::from_secs(60);
+        ages.update(&without, t1);
+        let mut checks = nwa();
+        apply(
+            &mut checks,
+            &without,
+            &BTreeMap::new(),
+            &ages,
+            t1 + Duration::from_secs(30),
+            &POLICY,
+        );
+        assert_eq!(checks[0].outcome.reason(), Some(Reason::AgentStarting));
+        assert_eq!(
+            checks[0].outcome.message(),
+            Some("no agent pod on this node (its agent pod left 30s ago: a new one is starting)")
+        );
+        // No new pod within the grace period: missing.
+        let t2 = t1 + Duration::from_secs(121);
+        ages.update(&without, t2);
+        let mut checks = nwa();
+        apply(&mut checks, &without, &BTreeMap::new(), &ages, t2, &POLICY);
+        assert_eq!(checks[0].outcome.reason(), Some(Reason::NoAgent));
+        // Back, then gone again: the grace period starts anew.
+        ages.update(&with, t2);
+        ages.update(&without, t2 + Duration::from_secs(1));
+        let mut checks = nwa();
+        apply(
+            &mut checks,
+            &without,
+            &BTreeMap::new(),
+            &ages,
+            t2 + Duration::from_secs(2),
+            &POLICY,
+        );
+        assert_eq!(checks[0].status(), Status::Skipped);
     }
 
     #[test]
