@@ -78,6 +78,10 @@ struct RoundLine<'a> {
     /// Check objects printed for this round, and the failed or changed checks left out.
     listed: usize,
     omitted: usize,
+    /// Only when the system resolver's lookups went through a node-local DNS cache: its
+    /// address (as `resolver.nameserver` in `/status.json`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    node_local_cache: Option<&'a str>,
 }
 
 fn word(s: Option<Status>) -> &'static str {
@@ -167,6 +171,11 @@ pub fn render(r: &RoundReport) -> String {
         snapshot_age_seconds: r.snapshot_age_seconds,
         listed,
         omitted,
+        node_local_cache: r
+            .resolver
+            .as_ref()
+            .filter(|res| res.node_local_cache)
+            .map(|res| res.nameserver.as_str()),
     };
     if let Ok(text) = serde_json::to_string(&round) {
         out.push_str(&text);
@@ -315,6 +324,14 @@ mod tests {
         );
         let healthy = vec![check(CheckKind::HostPing, "node-9", "node-9", true)];
         assert_eq!(lines(&render(&report(healthy.clone(), &healthy))).len(), 1);
+        // The round object names a node-local DNS cache the lookups went through.
+        let mut r = report(healthy.clone(), &healthy);
+        assert!(lines(&render(&r))[0].get("node_local_cache").is_none());
+        r.resolver = Some(crate::report::Resolver {
+            nameserver: "169.254.20.10".into(),
+            node_local_cache: true,
+        });
+        assert_eq!(lines(&render(&r))[0]["node_local_cache"], "169.254.20.10");
     }
 
     #[test]
