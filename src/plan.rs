@@ -121,12 +121,6 @@ impl Planner {
         }
     }
 
-    /// The same planner for a cluster DNS Service other than `kube-system/kube-dns`.
-    pub fn with_dns_service(mut self, namespace: &str, name: &str) -> Planner {
-        self.dns_service = (namespace.to_string(), name.to_string());
-        self
-    }
-
     /// The round's plan for this snapshot.
     pub fn plan(&mut self, snapshot: &Snapshot) -> Plan {
         let rows = rows(snapshot);
@@ -167,6 +161,12 @@ impl Planner {
             }
         }
         out
+    }
+
+    /// The same planner for a cluster DNS Service other than `kube-system/kube-dns`.
+    pub fn with_dns_service(mut self, namespace: &str, name: &str) -> Planner {
+        self.dns_service = (namespace.to_string(), name.to_string());
+        self
     }
 }
 

@@ -80,6 +80,7 @@ fn run(argv: Vec<String>) -> Result<i32, StartError> {
         node_selector: config.expect_agent_on.clone(),
         ..kube::WatchOptions::default()
     };
+    let dns_service = (settings.dns_namespace.clone(), settings.dns_service.clone());
     let client = kube::Client::new(settings)?;
     let options = ProbeOptions {
         timeout: config.timeout,
@@ -97,24 +98,22 @@ fn run(argv: Vec<String>) -> Result<i32, StartError> {
         client.settings().api_server,
         prober.describe()
     );
-    let planner = plan::Planner::new(&domain, &config.node_name, config.reach).with_dns_service(
-        &client.settings().dns_namespace,
-        &client.settings().dns_service,
-    );
+    let planner = plan::Planner::new(&domain, &config.node_name, config.reach);
     // --once lists once; the long-running agent lists once, then watches.
     let members = if config.once {
         Members::Once(Box::new((client, watch_options)))
     } else {
         Members::Watched(kube::Discovery::start(client, watch_options)?)
     };
+    let planner = planner.with_dns_service(&dns_service.0, &dns_service.1);
     let agent = Agent {
         planner,
+        ages: crate::alarms::Ages::default(),
+        fates: kube::Fates::default(),
         config,
         members,
         prober,
         seen: None,
-        ages: crate::alarms::Ages::default(),
-        fates: kube::Fates::default(),
     };
     if agent.config.once {
         agent.once()
@@ -161,15 +160,15 @@ fn cluster_domain(config: &Config) -> String {
 struct Agent {
     /// What each round checks; keeps the reduced mesh's choice between rounds.
     planner: plan::Planner,
+    /// When nodes appeared and agent pods went not Ready (the start-up grace period).
+    ages: crate::alarms::Ages,
+    /// Which failing nodes are going away (full Node GETs, kept a minute).
+    fates: kube::Fates,
     config: Config,
     members: Members,
     prober: Prober,
     /// The members of the last round's snapshot, for the matrix (taken by the loop).
     seen: Option<matrix::Members>,
-    /// When nodes appeared and agent pods went not Ready (the start-up grace period).
-    ages: crate::alarms::Ages,
-    /// Which failing nodes are going away (full Node GETs, kept a minute).
-    fates: kube::Fates,
 }
 
 /// Where a round's members come from.
