@@ -34,7 +34,7 @@ test: setup lint manifests image fuzz-short ## The test command: unit, integrati
 	status=$$?; awk -f scripts/test-summary.awk target/test.log || status=1; exit $$status
 
 e2e: setup ## End-to-end tests only: a namespace-built cluster, real agents, DNS, Prometheus and the matrix in Chromium (root)
-	$(CARGO) test --locked --test e2e --test e2e_faults --test agent_round --test matrix -- --nocapture
+	$(CARGO) test --locked --test e2e --test e2e_faults --test e2e_alarms --test agent_round --test matrix -- --nocapture
 
 soak: release ## Soak: SOAK_ROUNDS (default 2000) rounds at a 1 s interval with churn and scrapes, about 35 min (root)
 	NETTEST_SOAK_ROUNDS=$${SOAK_ROUNDS:-2000} $(CARGO) test --locked --test soak -- --nocapture

@@ -40,8 +40,17 @@ pub const FLAGS: &[Flag] = &[
     Flag { name: "log-table", env: "NETTEST_LOG_TABLE", value: Some("MODE"), default: D::Value("auto"), help: "full (a row per node), failures (summary: failing and changed nodes only, capped), or auto (full up to 50 nodes)" },
     Flag { name: "max-pps", env: "NETTEST_MAX_PPS", value: Some("N"), default: D::Value("0"), help: "At most N echo requests sent per second, spreading a round's sends (0: no ceiling)" },
     Flag { name: "peers", env: "NETTEST_PEERS", value: Some("K"), default: D::Computed("every peer"), help: "Check each node from K other agents only, chosen by rendezvous hashing (its own agent always checks it)" },
+    Flag { name: "dns-service", env: "NETTEST_DNS_SERVICE", value: Some("NS/NAME"), default: D::Value("kube-system/kube-dns"), help: "The cluster DNS Service (RKE2: kube-system/rke2-coredns-rke2-coredns, OpenShift: openshift-dns/dns-default); the agent needs to get it and list its EndpointSlices" },
+    Flag { name: "expect-agent-on", env: "NETTEST_EXPECT_AGENT_ON", value: Some("SELECTOR"), default: D::Value(EXPECT_AGENT_ON), help: "Label selector of the nodes that run an agent (k8s.yml's node affinity); other nodes are neither expected to have one nor pinged; empty: every node" },
+    Flag { name: "startup-grace", env: "NETTEST_STARTUP_GRACE", value: Some("DUR"), default: D::Value("2m"), help: "How long an agent pod may be not Ready (or a new node without an agent) before it counts as missing; failures meanwhile are skipped" },
+    Flag { name: "report-going-away", env: "NETTEST_REPORT_GOING_AWAY", value: None, default: D::None, help: "Fail (rather than skip) the checks of nodes being deleted or scaled down and of agent pods terminating or starting" },
     Flag { name: "dns-instance-peers", env: "NETTEST_DNS_INSTANCE_PEERS", value: Some("N"), default: D::Value("50"), help: "Query each DNS instance directly (and reverse-look it up) from N agents only, chosen by rendezvous hashing" },
 ];
+
+/// The nodes the DaemonSet runs on, as a label selector: k8s.yml's node affinity (a unit
+/// test checks they agree). Linux on the built architectures; no virtual-kubelet and no
+/// Fargate-style serverless nodes, which run no DaemonSet pods.
+pub const EXPECT_AGENT_ON: &str = "kubernetes.io/os in (linux),kubernetes.io/arch in (amd64,arm64),type notin (virtual-kubelet),eks.amazonaws.com/compute-type notin (fargate)";
 
 /// The highest `--max-pps` (ten million: beyond any NIC; the flag is a ceiling, not a target).
 pub const MAX_PPS: u64 = 10_000_000;
@@ -156,6 +165,10 @@ pub struct Config {
     pub max_pps: u32,
     /// How many agents check each node and each DNS instance.
     pub reach: crate::plan::Reach,
+    /// How failures of targets going away or starting read.
+    pub alarms: crate::alarms::Policy,
+    /// Label selector of the nodes that run an agent (`--expect-agent-on`).
+    pub expect_agent_on: String,
 }
 
 impl Config {
@@ -250,6 +263,11 @@ impl Config {
                 peers: peers.and_then(|k| usize::try_from(k).ok()),
                 dns_instance_peers: usize::try_from(dns_instance_peers).ok(),
             },
+            expect_agent_on: value(args, "expect-agent-on")?.trim().to_string(),
+            alarms: crate::alarms::Policy {
+                skip_going_away: !args.is_set("report-going-away"),
+                grace: duration_flag(args, "startup-grace")?,
+            },
         })
     }
 }
@@ -335,6 +353,46 @@ mod tests {
     fn doc(flag: &str) -> String {
         let d = readme_defaults("Agent")[flag].clone();
         d.split('`').nth(1).unwrap_or(&d).to_string()
+    }
+
+    #[test]
+    fn expect_agent_on_is_the_manifests_node_affinity() {
+        let docs: Vec<serde_yaml_ng::Value> =
+            serde_yaml_ng::Deserializer::from_str(include_str!("../k8s.yml"))
+                .map(|d| serde::Deserialize::deserialize(d).unwrap())
+                .collect();
+        let ds = docs.iter().find(|d| d["kind"] == "DaemonSet").unwrap();
+        let spec = &ds["spec"]["template"]["spec"];
+        assert_eq!(spec["priorityClassName"], "system-node-critical");
+        let terms = spec["affinity"]["nodeAffinity"]
+            ["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+            .as_sequence()
+            .unwrap();
+        assert_eq!(terms.len(), 1, "one term: a selector cannot OR terms");
+        let selector: Vec<String> = terms[0]["matchExpressions"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                let values: Vec<&str> = e["values"]
+                    .as_sequence()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_str().unwrap())
+                    .collect();
+                let op = match e["operator"].as_str().unwrap() {
+                    "In" => "in",
+                    "NotIn" => "notin",
+                    other => panic!("operator {other} has no selector twin here"),
+                };
+                format!("{} {op} ({})", e["key"].as_str().unwrap(), values.join(","))
+            })
+            .collect();
+        assert_eq!(selector.join(","), EXPECT_AGENT_ON);
+        assert_eq!(
+            config(&["--node-name", "n"]).unwrap().expect_agent_on,
+            EXPECT_AGENT_ON
+        );
     }
 
     #[test]

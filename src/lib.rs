@@ -31,6 +31,7 @@
     )
 )]
 
+pub mod alarms;
 mod cli;
 mod cmd;
 mod config;

@@ -133,6 +133,8 @@ impl Reach {
 pub struct Planner {
     domain: String,
     me: String,
+    /// The cluster DNS Service: namespace and name (`--dns-service`).
+    dns_service: (String, String),
     nodes: Option<Mesh>,
     dns: Option<Mesh>,
     /// The agents' port, for `pod-tcp`.
@@ -154,6 +156,7 @@ impl Planner {
         Planner {
             domain: domain.to_string(),
             me: me.to_string(),
+            dns_service: ("kube-system".to_string(), "kube-dns".to_string()),
             nodes: reach.peers.map(|k| Mesh::new(Domain::Node, k)),
             dns: reach
                 .dns_instance_peers
@@ -200,7 +203,14 @@ impl Planner {
             addresses.iter().map(String::as_str).collect()
         });
         let mut out = Plan::default();
-        plan_dns(snapshot, &self.domain, &instances, dns_share, &mut out);
+        plan_dns(
+            snapshot,
+            &self.domain,
+            &self.dns_service,
+            &instances,
+            dns_share,
+            &mut out,
+        );
         let node_share = share(&mut self.nodes, me, &sources, || {
             rows.iter().map(|r| r.node).collect()
         });
@@ -210,6 +220,12 @@ impl Planner {
             }
         }
         out
+    }
+
+    /// The same planner for a cluster DNS Service other than `kube-system/kube-dns`.
+    pub fn with_dns_service(mut self, namespace: &str, name: &str) -> Planner {
+        self.dns_service = (namespace.to_string(), name.to_string());
+        self
     }
 }
 
@@ -309,26 +325,48 @@ fn plan_row(row: &Row<'_>, port: u16, mtu: bool, out: &mut Plan) {
     }
 }
 
-/// DNS: forward lookups of the well-known names, reverse lookups of the service IPs, and of
-/// each serving instance (in `share`, when given) its reverse lookup and a direct query.
+/// DNS: forward lookups of the DNS Service's own name and of `kubernetes.default`, reverse
+/// lookups of the service IPs, and of each serving instance (in `share`, when given) its
+/// reverse lookup and a direct query. When the DNS Service does not exist, the lookup of its
+/// name is a known failure that says so (`no-dns-service`), not an NXDOMAIN every round.
 fn plan_dns(
     snapshot: &Snapshot,
     domain: &str,
+    (namespace, service): &(String, String),
     instances: &[&DnsInstance],
     share: Option<&HashSet<String>>,
     out: &mut Plan,
 ) {
-    let names = crate::dns::forward_names(domain);
-    let [kube_dns, _] = &names;
-    for name in &names {
+    let [_, api_name] = crate::dns::forward_names(domain);
+    let own_name = format!(
+        "{service}.{namespace}.svc.{}.",
+        domain.trim_end_matches('.')
+    );
+    if snapshot.dns.service_missing {
         out.push(
-            CheckKey::new(CheckKind::DnsService, "", name, ""),
-            Probe::SystemForward { name: name.clone() },
+            CheckKey::new(CheckKind::DnsService, "", &own_name, ""),
+            Probe::Known(Outcome::failed(
+                Reason::NoDnsService,
+                format!("service {namespace}/{service} does not exist (set --dns-service NAMESPACE/NAME)"),
+            )),
+        );
+    } else {
+        out.push(
+            CheckKey::new(CheckKind::DnsService, "", &own_name, ""),
+            Probe::SystemForward {
+                name: own_name.clone(),
+            },
         );
     }
+    out.push(
+        CheckKey::new(CheckKind::DnsService, "", &api_name, ""),
+        Probe::SystemForward {
+            name: api_name.clone(),
+        },
+    );
     for ip in &snapshot.dns.service_ips {
         out.push(
-            CheckKey::new(CheckKind::DnsReverse, "", "kube-dns", &ip.to_string()),
+            CheckKey::new(CheckKind::DnsReverse, "", service, &ip.to_string()),
             Probe::SystemReverse { ip: *ip },
         );
     }
@@ -350,7 +388,7 @@ fn plan_dns(
             CheckKey::new(CheckKind::DnsInstance, target_node, &target, &address),
             Probe::DnsQuery {
                 server: SocketAddr::new(inst.ip, 53),
-                name: kube_dns.clone(),
+                name: own_name.clone(),
                 qtype: if inst.ip.is_ipv4() {
                     QType::A
                 } else {
@@ -429,6 +467,7 @@ mod tests {
                 node("n4", "198.18.0.4"),
             ],
             dns: DnsInfo {
+                service_missing: false,
                 service_ips: vec![ip("198.18.250.10")],
                 instances: vec![
                     DnsInstance {
@@ -468,6 +507,48 @@ mod tests {
                 )
             })
             .collect()
+    }
+
+    #[test]
+    fn a_missing_dns_service_says_so_and_another_name_is_looked_up() {
+        let mut snap = snapshot();
+        snap.dns.service_missing = true;
+        snap.dns.service_ips.clear();
+        let p = Planner::new("tst", "n1", Reach::FULL)
+            .with_dns_service("openshift-dns", "dns-default")
+            .plan(&snap);
+        let dns: Vec<&Planned> = p
+            .checks
+            .iter()
+            .filter(|c| c.key.kind == CheckKind::DnsService)
+            .collect();
+        assert_eq!(dns.len(), 2);
+        assert_eq!(dns[0].key.target, "dns-default.openshift-dns.svc.tst.");
+        match &dns[0].probe {
+            Probe::Known(o) => {
+                assert_eq!(o.reason(), Some(Reason::NoDnsService));
+                assert_eq!(
+                    o.message(),
+                    Some("service openshift-dns/dns-default does not exist (set --dns-service NAMESPACE/NAME)")
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            dns[1].probe,
+            Probe::SystemForward {
+                name: "kubernetes.default.svc.tst.".into()
+            }
+        );
+        // The instances are still queried, for the Service's own name.
+        let query = p
+            .checks
+            .iter()
+            .find(|c| c.key.kind == CheckKind::DnsInstance)
+            .unwrap();
+        assert!(
+            matches!(&query.probe, Probe::DnsQuery { name, .. } if name == "dns-default.openshift-dns.svc.tst.")
+        );
     }
 
     #[test]
@@ -684,6 +765,7 @@ mod tests {
                 })
                 .collect(),
             dns: DnsInfo {
+                service_missing: false,
                 service_ips: vec![ip("198.18.250.10")],
                 instances: (0..instances)
                     .map(|i| DnsInstance {

@@ -89,6 +89,23 @@ reasons! {
     NoThread = "no-thread",
     /// The agent itself failed (a probe thread panicked or returned no result): a bug.
     Internal = "internal",
+    /// The target's node is being deleted (`deletionTimestamp`): skipped.
+    NodeDeleting = "node-deleting",
+    /// The target's node is tainted `ToBeDeletedByClusterAutoscaler`: skipped.
+    ScaleDown = "scale-down",
+    /// The target agent pod is terminating (a rollout, a drain): skipped.
+    AgentTerminating = "agent-terminating",
+    /// The target agent pod is not Ready yet, or its node joined, within the start-up grace
+    /// period: skipped.
+    AgentStarting = "agent-starting",
+    /// The target's node is NotReady in the API (and the check failed): the node is down or
+    /// cut off, not just this path.
+    NodeNotReady = "node-not-ready",
+    /// The node's agent pod runs but is not Ready past the grace period: nothing there
+    /// reports.
+    AgentNotReady = "agent-not-ready",
+    /// The cluster DNS Service (`--dns-service`) does not exist.
+    NoDnsService = "no-dns-service",
 }
 
 impl fmt::Display for Reason {

@@ -66,6 +66,33 @@ impl Outcome {
     }
 }
 
+/// The address family of a check's address: what tells a dual-stack cluster's IPv4 and IPv6
+/// checks of one target apart in the views (`family` in JSON and on the last-round gauges).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Family {
+    Ipv4,
+    Ipv6,
+}
+
+impl Family {
+    /// The family of `address`; `None` when it is no IP address (a DNS name lookup, a node
+    /// without an agent).
+    pub fn of(address: &str) -> Option<Family> {
+        match address.parse::<std::net::IpAddr>().ok()? {
+            std::net::IpAddr::V4(_) => Some(Family::Ipv4),
+            std::net::IpAddr::V6(_) => Some(Family::Ipv6),
+        }
+    }
+
+    /// `ipv4` or `ipv6`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Family::Ipv4 => "ipv4",
+            Family::Ipv6 => "ipv6",
+        }
+    }
+}
+
 /// An outcome without its details; serialised as `passed`, `failed` or `skipped`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -218,6 +245,11 @@ impl Check {
         self.outcome.status()
     }
 
+    /// The family of the check's address (`None` without an IP address).
+    pub fn family(&self) -> Option<Family> {
+        Family::of(&self.address)
+    }
+
     /// The identity of a check across rounds, for diffing.
     pub fn key(&self) -> (CheckKind, &str, &str, &str) {
         (self.kind, &self.target_node, &self.target, &self.address)
@@ -254,6 +286,9 @@ struct CheckJsonRef<'a> {
     target_node: &'a str,
     target: &'a str,
     address: &'a str,
+    /// `ipv4` or `ipv6`, from the address; absent when the check has no IP address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    family: Option<&'static str>,
     ok: Option<bool>,
     rtt_seconds: Option<f64>,
     error: Option<&'a str>,
@@ -271,6 +306,7 @@ impl Serialize for Check {
             target_node: &self.target_node,
             target: &self.target,
             address: &self.address,
+            family: self.family().map(Family::as_str),
             ok: self.status().ok(),
             rtt_seconds: self.rtt_seconds,
             error: self.outcome.message(),
@@ -396,6 +432,20 @@ pub struct RoundReport {
     /// discovery works, growing while the API cannot be reached.
     #[serde(default)]
     pub snapshot_age_seconds: f64,
+    /// Where the system resolver's lookups (`dns-service`, `dns-reverse`) went; absent when
+    /// the resolver configuration could not be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolver: Option<Resolver>,
+}
+
+/// The pod's resolver: the first `nameserver` of its resolv.conf, and whether that is a
+/// node-local DNS cache (NodeLocal DNSCache) rather than the DNS Service IP.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resolver {
+    pub nameserver: String,
+    /// The lookups through the system resolver test the node-local cache (and its path to
+    /// CoreDNS); the `dns-instance` checks still query CoreDNS itself.
+    pub node_local_cache: bool,
 }
 
 impl RoundReport {
@@ -513,6 +563,7 @@ mod tests {
             first_round: true,
             api_error: None,
             snapshot_age_seconds: 0.0,
+            resolver: None,
         };
         let text = serde_json::to_string(&r).unwrap();
         for field in [
@@ -526,6 +577,7 @@ mod tests {
             "\"target_node\"",
             "\"target\"",
             "\"address\"",
+            "\"family\":\"ipv4\"",
             "\"ok\":false",
             "\"ok\":true",
             "\"ok\":null",

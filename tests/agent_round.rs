@@ -12,7 +12,7 @@ use cluster_box::lab::{Lab, Options, Shown, FAST_ROUNDS};
 use cluster_box::{need_root, Spec};
 use common::now;
 use k8s_api_standin::Fault;
-use k8s_network_test_daemonset::report::RoundReport;
+use k8s_network_test_daemonset::report::{Reason, RoundReport, Status};
 
 const AGENT: &str = env!("CARGO_BIN_EXE_k8s-network-test-daemonset");
 
@@ -114,8 +114,9 @@ fn once_prints_the_table_or_json_and_exits_by_result() {
     lab.cluster.dns[0].start();
     lab.hide_agent(2, false);
 
-    // Agent pods listed but unusable: without an IP yet, or being deleted. Each node fails
-    // as without agent, with that reason, in the JSON and in the table.
+    // Agent pods listed but unusable: without an IP yet, or being deleted. The first node
+    // fails as without agent; the second is skipped (its agent is terminating: a rollout), with
+    // that reason, in the JSON and in the table.
     lab.show_agent(1, Some(Shown::NoIp));
     lab.show_agent(2, Some(Shown::Deleting));
     let (code, out, err) = lab.run_once(0, &["--once", "--output", "json"]);
@@ -127,14 +128,22 @@ fn once_prints_the_table_or_json_and_exits_by_result() {
     let deleting = "agent pod k8s-network-test-daemonset-2 is being deleted";
     assert_eq!(
         failed(&r),
-        [
-            ("node-without-agent".into(), "node-1".into(), no_ip.into()),
-            (
-                "node-without-agent".into(),
-                "node-2".into(),
-                deleting.into()
-            ),
-        ]
+        [("node-without-agent".into(), "node-1".into(), no_ip.into())]
+    );
+    let terminating = format!("{deleting} (terminating: a new one follows)");
+    let skipped: Vec<(String, Option<Reason>, Option<&str>)> = r
+        .checks
+        .iter()
+        .filter(|c| c.status() == Status::Skipped)
+        .map(|c| (c.target.clone(), c.outcome.reason(), c.outcome.message()))
+        .collect();
+    assert_eq!(
+        skipped,
+        [(
+            "node-2".to_string(),
+            Some(Reason::AgentTerminating),
+            Some(terminating.as_str())
+        )]
     );
     assert_eq!(targets(&r, "pod-ping"), ["k8s-network-test-daemonset-0"]);
     // Each of the two nodes traded a pod ping, a handshake and a large echo for a
@@ -143,7 +152,7 @@ fn once_prints_the_table_or_json_and_exits_by_result() {
     let (_, table, _) = lab.run_once(0, &["--once"]);
     assert!(
         table.contains(&format!("Checking: node-1 198.18.1.11 - ({no_ip})"))
-            && table.contains(&format!("Checking: node-2 198.18.1.12 - ({deleting})")),
+            && table.contains(&format!("Checking: node-2 198.18.1.12 - ({terminating})")),
         "{table}"
     );
     lab.show_agent(1, None);

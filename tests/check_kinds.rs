@@ -43,6 +43,7 @@ fn snapshot() -> Snapshot {
         }],
         nodes: vec![node("n1", "198.18.0.1"), node("n2", "198.18.0.2")],
         dns: DnsInfo {
+            service_missing: false,
             service_ips: vec![ip("198.18.250.10")],
             instances: vec![DnsInstance {
                 ip: ip("198.18.101.5"),
@@ -164,6 +165,7 @@ fn every_kind_goes_through_the_plan_the_round_and_every_view() {
         first_round: true,
         api_error: None,
         snapshot_age_seconds: 0.0,
+        resolver: None,
     };
     let passing = Fake::new(false);
     let first = run(&plan, &passing, &empty);
@@ -279,13 +281,32 @@ fn every_kind_goes_through_the_plan_the_round_and_every_view() {
     );
     for kind in &all {
         let made = second.checks.iter().filter(|c| c.kind == *kind).count();
-        for line in [
-            format!("networktest_last_round_checks{{kind=\"{kind}\"}} {made}\n"),
-            format!("networktest_last_round_failed_checks{{kind=\"{kind}\"}} {made}\n"),
-            format!("networktest_checks_total{{kind=\"{kind}\"}} {}\n", 2 * made),
-        ] {
-            assert!(text.contains(&line), "{line} missing in\n{text}");
+        // The last-round gauges by kind and address family (none without an IP address).
+        let families: BTreeSet<Option<&str>> = second
+            .checks
+            .iter()
+            .filter(|c| c.kind == *kind)
+            .map(|c| c.family().map(|f| f.as_str()))
+            .collect();
+        for family in families {
+            let n = second
+                .checks
+                .iter()
+                .filter(|c| c.kind == *kind && c.family().map(|f| f.as_str()) == family)
+                .count();
+            let labels = match family {
+                Some(f) => format!("kind=\"{kind}\",family=\"{f}\""),
+                None => format!("kind=\"{kind}\""),
+            };
+            for line in [
+                format!("networktest_last_round_checks{{{labels}}} {n}\n"),
+                format!("networktest_last_round_failed_checks{{{labels}}} {n}\n"),
+            ] {
+                assert!(text.contains(&line), "{line} missing in\n{text}");
+            }
         }
+        let line = format!("networktest_checks_total{{kind=\"{kind}\"}} {}\n", 2 * made);
+        assert!(text.contains(&line), "{line} missing in\n{text}");
         let reasons: BTreeSet<Reason> = second
             .checks
             .iter()

@@ -99,6 +99,7 @@ fn quick() -> WatchOptions {
         watch_timeout: (Duration::from_secs(2), Duration::from_secs(3)),
         silence: Duration::from_secs(3),
         backoff: (Duration::from_millis(100), Duration::from_millis(400)),
+        ..WatchOptions::default()
     }
 }
 

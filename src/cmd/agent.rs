@@ -77,8 +77,10 @@ fn run(argv: Vec<String>) -> Result<i32, StartError> {
     let domain = cluster_domain(&config);
     let watch_options = kube::WatchOptions {
         agent_service: value(&args, "agent-service")?.to_string(),
+        node_selector: config.expect_agent_on.clone(),
         ..kube::WatchOptions::default()
     };
+    let dns_service = (settings.dns_namespace.clone(), settings.dns_service.clone());
     let client = kube::Client::new(settings)?;
     let api_server = client.settings().api_server.clone();
     let options = ProbeOptions {
@@ -107,8 +109,11 @@ fn run(argv: Vec<String>) -> Result<i32, StartError> {
     } else {
         Members::Watched(kube::Discovery::start(client, watch_options)?)
     };
+    let planner = planner.with_dns_service(&dns_service.0, &dns_service.1);
     let agent = Agent {
         planner,
+        ages: crate::alarms::Ages::default(),
+        fates: kube::Fates::default(),
         config,
         members,
         prober,
@@ -195,6 +200,10 @@ fn cluster_domain(config: &Config) -> String {
 struct Agent {
     /// What each round checks; keeps the reduced mesh's choice between rounds.
     planner: plan::Planner,
+    /// When nodes appeared and agent pods went not Ready (the start-up grace period).
+    ages: crate::alarms::Ages,
+    /// Which failing nodes are going away (full Node GETs, kept a minute).
+    fates: kube::Fates,
     config: Config,
     members: Members,
     prober: Prober,
@@ -292,7 +301,63 @@ impl Agent {
             tcp_timeout: self.config.timeout,
             mtu: self.mtu.as_ref().map(|(p, m)| (p, *m)),
         };
-        Outcome::Done(Box::new(round::run(&plan, &ctx, &live)))
+        let mut report = round::run(&plan, &ctx, &live);
+        self.alarms(&mut report, &snapshot, previous);
+        // Read each round: NodeLocal DNSCache may be enabled (or the pod's resolv.conf
+        // changed) while the agent runs.
+        report.resolver = std::fs::read_to_string(&self.config.resolv_conf)
+            .ok()
+            .and_then(|text| dns::resolver(&text, &snapshot.dns.service_ips));
+        Outcome::Done(Box::new(report))
+    }
+
+    /// Reads the round's failures in the light of what the cluster says about their targets
+    /// (`alarms`): asks the API which failing nodes are going away (not while it is
+    /// unreachable: then only earlier answers count), then counts errors and changes again.
+    fn alarms(
+        &mut self,
+        report: &mut RoundReport,
+        snapshot: &Snapshot,
+        previous: Option<&RoundReport>,
+    ) {
+        let now = std::time::Instant::now();
+        self.ages.update(snapshot, now);
+        let known: std::collections::HashSet<&str> =
+            snapshot.nodes.iter().map(|n| n.name.as_str()).collect();
+        let mut failing: Vec<&str> = report
+            .checks
+            .iter()
+            .filter(|c| c.is_failed() && known.contains(c.target_node.as_str()))
+            .map(|c| c.target_node.as_str())
+            .collect();
+        failing.sort_unstable();
+        failing.dedup();
+        let fates = if failing.is_empty() || !self.config.alarms.skip_going_away {
+            Default::default()
+        } else {
+            let client = match &self.members {
+                Members::Once(once) => &once.0,
+                Members::Watched(discovery) => discovery.client(),
+            };
+            let until = if report.api_error.is_some() {
+                now
+            } else {
+                now + client.settings().timeout
+            };
+            self.fates.of(client, &failing, until)
+        };
+        crate::alarms::apply(
+            &mut report.checks,
+            snapshot,
+            &fates,
+            &self.ages,
+            now,
+            &self.config.alarms,
+        );
+        report.errors = report.checks.iter().filter(|c| c.is_failed()).count();
+        if let Some(prev) = previous {
+            report.changes = crate::report::diff(&prev.checks, &report.checks);
+        }
     }
 
     /// One round, printed; exit 0 when every check passed, 1 when one failed.

@@ -16,7 +16,7 @@ use std::time::Duration;
 use crate::reason::Reason;
 
 pub use query::query;
-pub use resolv::{cluster_domain, forward_names, nameservers};
+pub use resolv::{cluster_domain, forward_names, nameservers, resolver, NODE_LOCAL_DNS};
 pub use system::{system_forward, system_reverse, MAX_STUCK_LOOKUPS};
 pub use wire::{decode_response, encode_query, is_reply_to, reverse_name};
 

@@ -52,9 +52,45 @@ pub fn nameservers(resolv_conf: &str) -> Vec<IpAddr> {
         .collect()
 }
 
+/// The well-known address of NodeLocal DNSCache (the node-local-dns DaemonSet).
+pub const NODE_LOCAL_DNS: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(169, 254, 20, 10));
+
+/// The pod's resolver from its resolv.conf: the first nameserver (where the system resolver
+/// sends its queries first), and whether it is a node-local cache: the well-known
+/// 169.254.20.10, or any address that is not one of the DNS Service's `service_ips` (when
+/// they are known). `None` without a nameserver.
+pub fn resolver(resolv_conf: &str, service_ips: &[IpAddr]) -> Option<crate::report::Resolver> {
+    let first = *nameservers(resolv_conf).first()?;
+    let node_local_cache =
+        first == NODE_LOCAL_DNS || (!service_ips.is_empty() && !service_ips.contains(&first));
+    Some(crate::report::Resolver {
+        nameserver: first.to_string(),
+        node_local_cache,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_node_local_cache_is_told_from_the_service_ip() {
+        let service: Vec<IpAddr> = vec!["10.96.0.10".parse().unwrap()];
+        let r = resolver(KUBELET, &service).unwrap();
+        assert_eq!(
+            (r.nameserver.as_str(), r.node_local_cache),
+            ("10.96.0.10", false)
+        );
+        let local = KUBELET.replace("10.96.0.10", "169.254.20.10");
+        assert!(resolver(&local, &service).unwrap().node_local_cache);
+        assert!(resolver(&local, &[]).unwrap().node_local_cache);
+        // Another address than the Service's (a cache on the node's own IP, kube-dns's
+        // other IP): a cache too; unknown when the Service is not known.
+        let other = KUBELET.replace("10.96.0.10", "198.18.0.5");
+        assert!(resolver(&other, &service).unwrap().node_local_cache);
+        assert!(!resolver(&other, &[]).unwrap().node_local_cache);
+        assert_eq!(resolver("search x\n", &service), None);
+    }
 
     const KUBELET: &str =
         "search kube-system.svc.cluster.tst.local svc.cluster.tst.local cluster.tst.local\n\

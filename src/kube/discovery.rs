@@ -84,7 +84,7 @@ impl Discovery {
         let (c, sh, o) = (client.clone(), shared.clone(), options.clone());
         spawn(
             "watch-nodes",
-            Box::new(move || watch::run(Nodes::default(), c, sh, o)),
+            Box::new(move || watch::run(Nodes::new(&o.node_selector), c, sh, o)),
         )?;
         let (c, sh, o) = (client.clone(), shared.clone(), options.clone());
         let dns = Dns::new(&s.dns_namespace, &s.dns_service);
@@ -254,7 +254,12 @@ impl Discovery {
             until,
             &mut state,
         )?;
-        once_into(&mut Nodes::default(), client, until, &mut state)?;
+        once_into(
+            &mut Nodes::new(&options.node_selector),
+            client,
+            until,
+            &mut state,
+        )?;
         once_into(
             &mut Dns::new(&s.dns_namespace, &s.dns_service),
             client,

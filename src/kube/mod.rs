@@ -11,6 +11,7 @@ mod backoff;
 pub(crate) mod client;
 mod discovery;
 mod error;
+pub mod fates;
 mod lines;
 pub(crate) mod objects;
 mod settings;
@@ -25,6 +26,7 @@ use std::time::Duration;
 pub use client::Client;
 pub use discovery::{Current, Discovery};
 pub use error::Error;
+pub use fates::{fate_of, Fate, Fates};
 pub use objects::{EndpointSlice, Node, Pod, Service};
 pub use snapshot::snapshot as snapshot_of;
 pub use watch::{WatchOptions, MAX_LINE};
@@ -105,6 +107,8 @@ pub struct DnsInstance {
 /// The cluster DNS: its Service IPs and the instances behind it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DnsInfo {
+    /// The Service does not exist (a wrong `--dns-service`, or DNS under another name).
+    pub service_missing: bool,
     /// `spec.clusterIPs` (or `clusterIP`) of the Service; empty when it has none.
     pub service_ips: Vec<IpAddr>,
     /// Every endpoint of every EndpointSlice of the Service (IPv4 and IPv6 slices).

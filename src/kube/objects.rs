@@ -198,6 +198,17 @@ pub struct NodeAddress {
 pub struct NodeSpec {
     #[serde(default, deserialize_with = "nullable")]
     pub unschedulable: bool,
+    #[serde(default, deserialize_with = "nullable")]
+    pub taints: Vec<Taint>,
+}
+
+/// A node taint (`spec.taints[]`): `key`, `value`, `effect`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct Taint {
+    #[serde(default, deserialize_with = "nullable")]
+    pub key: String,
+    #[serde(default, deserialize_with = "nullable")]
+    pub effect: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]

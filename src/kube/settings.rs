@@ -61,18 +61,32 @@ impl Settings {
             }
             p => p.map(str::to_string),
         };
+        let (dns_namespace, dns_service) = dns_service(value(args, "dns-service")?)?;
         Ok(Settings {
             api_server,
             token_file: PathBuf::from(value(args, "token-file")?),
             ca_file: PathBuf::from(value(args, "ca-file")?),
             namespace,
             selector: value(args, "selector")?.to_string(),
-            dns_namespace: "kube-system".to_string(),
-            dns_service: "kube-dns".to_string(),
+            dns_namespace,
+            dns_service,
             timeout: REQUEST_TIMEOUT,
             discovery_timeout,
             proxy,
         })
+    }
+}
+
+/// `--dns-service NAMESPACE/NAME`: both parts non-empty, nothing else.
+fn dns_service(text: &str) -> Result<(String, String), ConfigError> {
+    match text.trim().split_once('/') {
+        Some((ns, name)) if !ns.is_empty() && !name.is_empty() && !name.contains('/') => {
+            Ok((ns.to_string(), name.to_string()))
+        }
+        _ => Err(ConfigError::invalid(
+            "dns-service",
+            format!("{text:?} is not NAMESPACE/NAME (e.g. kube-system/kube-dns)"),
+        )),
     }
 }
 
@@ -148,6 +162,33 @@ mod tests {
         );
         assert_eq!(s.discovery_timeout, Duration::from_secs(20));
         assert_eq!(s.proxy, None);
+        assert_eq!(
+            (s.dns_namespace.as_str(), s.dns_service.as_str()),
+            ("kube-system", "kube-dns")
+        );
+    }
+
+    #[test]
+    fn dns_service_is_namespace_slash_name() {
+        let env = [("KUBERNETES_SERVICE_HOST", "10.96.0.1")];
+        let s = settings(
+            &[
+                "--namespace",
+                "x",
+                "--dns-service",
+                "openshift-dns/dns-default",
+            ],
+            &env,
+        )
+        .unwrap();
+        assert_eq!(
+            (s.dns_namespace.as_str(), s.dns_service.as_str()),
+            ("openshift-dns", "dns-default")
+        );
+        for bad in ["kube-dns", "/kube-dns", "kube-system/", "a/b/c", ""] {
+            let e = settings(&["--namespace", "x", "--dns-service", bad], &env).unwrap_err();
+            assert!(e.to_string().starts_with("--dns-service"), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -199,6 +199,7 @@ pub fn dns_info(service: Option<&Service>, slices: &[EndpointSlice]) -> DnsInfo 
     }
     instances.sort_by_key(|i| i.ip);
     DnsInfo {
+        service_missing: service.is_none(),
         service_ips,
         instances,
     }

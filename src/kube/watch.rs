@@ -38,6 +38,8 @@ pub const TABLE: &str = "application/json;as=Table;v=v1;g=meta.k8s.io,applicatio
 pub struct WatchOptions {
     /// Name of the agents' headless Service (in the agent namespace).
     pub agent_service: String,
+    /// Label selector of the nodes to watch (`--expect-agent-on`); empty: every node.
+    pub node_selector: String,
     /// `timeoutSeconds` of each watch is picked uniformly in this range. Three watches at
     /// 30-60 min make about 4 requests an hour, plus one Service GET per restart for two
     /// of them: about 7 discovery requests an hour in steady state.
@@ -54,6 +56,7 @@ impl Default for WatchOptions {
     fn default() -> WatchOptions {
         WatchOptions {
             agent_service: "k8s-network-test-daemonset".to_string(),
+            node_selector: String::new(),
             watch_timeout: (Duration::from_secs(30 * 60), Duration::from_secs(60 * 60)),
             silence: Duration::from_secs(150),
             backoff: (Duration::from_secs(1), Duration::from_secs(30)),
@@ -411,9 +414,19 @@ impl Source for Agents {
 #[derive(Default)]
 pub struct Nodes {
     columns: Option<NodeColumns>,
+    /// `labelSelector` of the list and watch; empty: every node.
+    selector: String,
 }
 
 impl Nodes {
+    /// The nodes `selector` selects (every node when it is empty).
+    pub fn new(selector: &str) -> Nodes {
+        Nodes {
+            columns: None,
+            selector: selector.to_string(),
+        }
+    }
+
     fn learn_columns(&mut self, answer: &NodesOrTable) -> Result<(), String> {
         if let Some(defs) = answer
             .column_definitions
@@ -460,9 +473,13 @@ impl Source for Nodes {
     }
 
     fn prepare(&mut self, _: &Client, _: Instant, _: &mut NodeView) -> Result<Target, Error> {
+        let mut params = vec![("includeObject".into(), "None".into())];
+        if !self.selector.is_empty() {
+            params.push(("labelSelector".into(), self.selector.clone()));
+        }
         Ok(Target {
             path: "/api/v1/nodes".into(),
-            params: vec![("includeObject".into(), "None".into())],
+            params,
             accept: TABLE,
         })
     }
@@ -561,7 +578,7 @@ impl Source for Dns {
         view.service = client.get_named(&service_path(&self.namespace, &self.service), until)?;
         if view.service.is_none() && !self.warned {
             log::warn!(
-                "service {}/{} not found: no DNS service IP to check",
+                "DNS service {}/{} not found: its checks fail with the reason no-dns-service; set --dns-service NAMESPACE/NAME (RKE2: kube-system/rke2-coredns-rke2-coredns, OpenShift: openshift-dns/dns-default) and let the agent get that Service and list its EndpointSlices (README, Deploying)",
                 self.namespace,
                 self.service
             );

@@ -247,6 +247,7 @@ pub fn assemble(
         first_round: ctx.previous.is_none(),
         api_error: ctx.api_error.clone(),
         snapshot_age_seconds: ctx.snapshot_age.as_secs_f64(),
+        resolver: None,
     }
 }
 

@@ -4,7 +4,7 @@
 //! (`"event":"round"`, always the last line of the round) that counts what was left out.
 //!
 //! ```text
-//! {"event":"check","time":"2026-11-30T08:00:00.000Z","node":"node-1","pod":"agent-1","kind":"pod-ping","target_node":"node-2","target":"agent-2","address":"198.19.2.10","status":"failed","was":"passed","changed":true,"reason":"timeout","message":"no reply within 1s","rtt_seconds":null}
+//! {"event":"check","time":"2026-11-30T08:00:00.000Z","node":"node-1","pod":"agent-1","kind":"pod-ping","target_node":"node-2","target":"agent-2","address":"198.19.2.10","family":"ipv4","status":"failed","was":"passed","changed":true,"reason":"timeout","message":"no reply within 1s","rtt_seconds":null}
 //! {"event":"round","time":"2026-11-30T08:00:00.000Z","node":"node-1","pod":"agent-1",...,"listed":1,"omitted":0}
 //! ```
 
@@ -12,7 +12,7 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use crate::report::{Check, RoundReport, Status};
+use crate::report::{Check, Family, RoundReport, Status};
 
 /// Check objects per round at most; the rest are counted in the round object's `omitted`.
 pub const MAX_CHECK_LINES: usize = 100;
@@ -47,6 +47,9 @@ struct CheckLine<'a> {
     target_node: &'a str,
     target: &'a str,
     address: &'a str,
+    /// `ipv4` or `ipv6` (absent when the check has no IP address).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    family: Option<&'static str>,
     /// `passed`, `failed`, `skipped`, or `absent` (the check vanished this round).
     status: &'static str,
     /// The previous round's status (`absent` when the check is new); null when unchanged.
@@ -75,6 +78,10 @@ struct RoundLine<'a> {
     /// Check objects printed for this round, and the failed or changed checks left out.
     listed: usize,
     omitted: usize,
+    /// Only when the system resolver's lookups went through a node-local DNS cache: its
+    /// address (as `resolver.nameserver` in `/status.json`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    node_local_cache: Option<&'a str>,
 }
 
 fn word(s: Option<Status>) -> &'static str {
@@ -134,6 +141,7 @@ pub fn render(r: &RoundReport) -> String {
                 target_node: &ch.target_node,
                 target: &ch.target,
                 address: &ch.address,
+                family: Family::of(&ch.address).map(Family::as_str),
                 status: "absent",
                 was: Some(word(ch.was)),
                 changed: true,
@@ -163,6 +171,11 @@ pub fn render(r: &RoundReport) -> String {
         snapshot_age_seconds: r.snapshot_age_seconds,
         listed,
         omitted,
+        node_local_cache: r
+            .resolver
+            .as_ref()
+            .filter(|res| res.node_local_cache)
+            .map(|res| res.nameserver.as_str()),
     };
     if let Ok(text) = serde_json::to_string(&round) {
         out.push_str(&text);
@@ -181,6 +194,7 @@ fn check_line<'a>(r: &'a RoundReport, c: &'a Check, was: Option<&'static str>) -
         target_node: &c.target_node,
         target: &c.target,
         address: &c.address,
+        family: c.family().map(Family::as_str),
         status: word(Some(c.status())),
         was,
         changed: was.is_some(),
@@ -224,6 +238,7 @@ mod tests {
             first_round: false,
             api_error: None,
             snapshot_age_seconds: 0.0,
+            resolver: None,
         }
     }
 
@@ -309,6 +324,14 @@ mod tests {
         );
         let healthy = vec![check(CheckKind::HostPing, "node-9", "node-9", true)];
         assert_eq!(lines(&render(&report(healthy.clone(), &healthy))).len(), 1);
+        // The round object names a node-local DNS cache the lookups went through.
+        let mut r = report(healthy.clone(), &healthy);
+        assert!(lines(&render(&r))[0].get("node_local_cache").is_none());
+        r.resolver = Some(crate::report::Resolver {
+            nameserver: "169.254.20.10".into(),
+            node_local_cache: true,
+        });
+        assert_eq!(lines(&render(&r))[0]["node_local_cache"], "169.254.20.10");
     }
 
     #[test]

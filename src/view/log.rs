@@ -73,6 +73,13 @@ fn render_with(r: &RoundReport, mode: LogTable, info: Info) -> String {
             age = age(r.snapshot_age_seconds)
         );
     }
+    if let Some(res) = r.resolver.as_ref().filter(|res| res.node_local_cache) {
+        let _ = writeln!(
+            out,
+            "DNS lookups: through the node-local cache {} (not the DNS Service IP); the DNS instance checks query CoreDNS directly",
+            res.nameserver
+        );
+    }
     let nodes = node_rows(&r.checks, info);
     let summary = match mode {
         LogTable::Full => false,
@@ -287,11 +294,16 @@ fn node_line(node: &str, checks: &[&Check], columns: &Columns, info: Info) -> St
         shown.extend(cs);
     }
     shown.extend(no_agent);
+    // A dual-stack row names the family of what failed: `host-ping ipv6: ...`.
+    let families: HashSet<_> = shown.iter().filter_map(|c| c.family()).collect();
     let listed = |want: Status| -> Vec<String> {
         shown
             .iter()
             .filter(|c| c.status() == want)
-            .map(|c| format!("{}: {}", c.kind, message(c)))
+            .map(|c| match c.family().filter(|_| families.len() > 1) {
+                Some(f) => format!("{} {}: {}", c.kind, f.as_str(), message(c)),
+                None => format!("{}: {}", c.kind, message(c)),
+            })
             .collect()
     };
     let (failed, skipped) = (listed(Status::Failed), listed(Status::Skipped));
@@ -453,7 +465,49 @@ mod tests {
             first_round: false,
             api_error: None,
             snapshot_age_seconds: 0.0,
+            resolver: None,
         }
+    }
+
+    #[test]
+    fn a_dual_stack_row_names_the_family_that_fails() {
+        let mut r = report();
+        r.checks = vec![
+            check(CheckKind::HostPing, "n2", "n2", "198.18.0.2", Some(0.0002)),
+            check(CheckKind::HostPing, "n2", "n2", "2001:db8::2", None),
+            check(
+                CheckKind::PodPing,
+                "n2",
+                "agent-2",
+                "198.18.100.2",
+                Some(0.0002),
+            ),
+            check(CheckKind::PodPing, "n2", "agent-2", "2001:db8::100:2", None),
+        ];
+        let t = render(&r, LogTable::Full);
+        assert!(
+            t.contains("Checking: n2 198.18.0.2,2001:db8::2 Running - agent-2 198.18.100.2,2001:db8::100:2;  host-ping: 0.20/FAIL pod-ping: 0.20/FAIL - FAIL (host-ping ipv6: no reply within 1s; pod-ping ipv6: no reply within 1s)\n"),
+            "{t}"
+        );
+    }
+
+    #[test]
+    fn says_when_lookups_go_through_a_node_local_cache() {
+        let mut r = report();
+        r.resolver = Some(crate::report::Resolver {
+            nameserver: "169.254.20.10".into(),
+            node_local_cache: true,
+        });
+        let t = render(&r, LogTable::Full);
+        assert_eq!(
+            t.lines().nth(1),
+            Some("DNS lookups: through the node-local cache 169.254.20.10 (not the DNS Service IP); the DNS instance checks query CoreDNS directly")
+        );
+        r.resolver = Some(crate::report::Resolver {
+            nameserver: "198.18.250.10".into(),
+            node_local_cache: false,
+        });
+        assert!(!render(&r, LogTable::Full).contains("DNS lookups:"));
     }
 
     #[test]

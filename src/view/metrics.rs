@@ -6,7 +6,9 @@
 //! ever exported. Rendering is pure, so tests check it without a server.
 
 use crate::plan::Reach;
-use crate::report::{Check, CheckKind, LogPlace, Reason, RoundReport, Status, SMALL_CLUSTER_NODES};
+use crate::report::{
+    Check, CheckKind, Family, LogPlace, Reason, RoundReport, Status, SMALL_CLUSTER_NODES,
+};
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -434,37 +436,56 @@ fn render_last_round(out: &mut Out, report: &RoundReport, limits: &TargetSeries)
         duration.unwrap_or(f64::NAN),
     );
 
-    let mut made: BTreeMap<CheckKind, usize> = CheckKind::ALL.iter().map(|&k| (k, 0)).collect();
-    let mut failed_by_kind = made.clone();
-    let mut skipped_by_kind = made.clone();
+    // By kind and, for checks of an IP address, its family (so a dual-stack cluster's IPv6
+    // failures stand apart); a kind without checks this round still has its zero. At most
+    // kinds x 2 series each.
+    let mut made: BTreeMap<(CheckKind, Option<Family>), usize> = BTreeMap::new();
     for check in &report.checks {
-        *made.entry(check.kind).or_default() += 1;
+        *made.entry((check.kind, check.family())).or_default() += 1;
+    }
+    for kind in CheckKind::ALL {
+        if !made.keys().any(|(k, _)| *k == kind) {
+            made.insert((kind, None), 0);
+        }
+    }
+    let mut failed_by_kind: BTreeMap<(CheckKind, Option<Family>), usize> =
+        made.keys().map(|&k| (k, 0)).collect();
+    let mut skipped_by_kind = failed_by_kind.clone();
+    for check in &report.checks {
+        let key = (check.kind, check.family());
         match check.status() {
             Status::Passed => {}
-            Status::Failed => *failed_by_kind.entry(check.kind).or_default() += 1,
-            Status::Skipped => *skipped_by_kind.entry(check.kind).or_default() += 1,
+            Status::Failed => *failed_by_kind.entry(key).or_default() += 1,
+            Status::Skipped => *skipped_by_kind.entry(key).or_default() += 1,
         }
     }
     for (name, help, counts) in [
         (
             "networktest_last_round_checks",
-            "Checks made in the last round, by kind.",
+            "Checks made in the last round, by kind and address family.",
             &made,
         ),
         (
             "networktest_last_round_failed_checks",
-            "Checks failed in the last round, by kind.",
+            "Checks failed in the last round, by kind and address family.",
             &failed_by_kind,
         ),
         (
             "networktest_last_round_skipped_checks",
-            "Checks skipped on purpose in the last round, by kind (neither passed nor failed).",
+            "Checks skipped on purpose in the last round, by kind and address family (neither passed nor failed).",
             &skipped_by_kind,
         ),
     ] {
         out.family(name, "gauge", help);
-        for (kind, n) in counts {
-            out.sample(name, &[("kind", kind.as_str())], *n as f64);
+        for ((kind, family), n) in counts {
+            match family {
+                Some(f) => out.sample(
+                    name,
+                    &[("kind", kind.as_str()), ("family", f.as_str())],
+                    *n as f64,
+                ),
+                None => out.sample(name, &[("kind", kind.as_str())], *n as f64),
+            }
         }
     }
 
@@ -472,7 +493,11 @@ fn render_last_round(out: &mut Out, report: &RoundReport, limits: &TargetSeries)
     for kind in CheckKind::ALL {
         if let Some(gauge) = kind.info().failed_gauge {
             out.family(gauge.name, "gauge", gauge.help);
-            let n = failed_by_kind.get(&kind).copied().unwrap_or(0);
+            let n: usize = failed_by_kind
+                .iter()
+                .filter(|((k, _), _)| *k == kind)
+                .map(|(_, n)| n)
+                .sum();
             out.sample(gauge.name, &[], n as f64);
         }
     }
@@ -740,6 +765,7 @@ mod tests {
             first_round: false,
             api_error: None,
             snapshot_age_seconds: 0.0,
+            resolver: None,
         }
     }
 
@@ -1051,7 +1077,9 @@ mod tests {
         assert!(text.contains(
             "networktest_check_failures_total{kind=\"dns-instance\",reason=\"timeout\"} 2\n"
         ));
-        assert!(text.contains("networktest_last_round_failed_checks{kind=\"dns-instance\"} 1\n"));
+        assert!(text.contains(
+            "networktest_last_round_failed_checks{kind=\"dns-instance\",family=\"ipv4\"} 1\n"
+        ));
         assert!(text.contains("networktest_total_error_count 2\n"));
         assert!(text.contains("networktest_nodes_without_agent 1\n"));
         assert!(text.contains("networktest_api_errors_total{reason=\"status-403\"} 1\n"));
@@ -1078,10 +1106,10 @@ mod tests {
             "networktest_check_failures_total{kind=\"dns-instance\",reason=\"refused\"} 1\n",
             "networktest_check_failures_total{kind=\"dns-instance\",reason=\"timeout\"} 1\n",
             "networktest_check_skips_total{kind=\"pod-ping\",reason=\"no-agent\"} 1\n",
-            "networktest_last_round_skipped_checks{kind=\"pod-ping\"} 1\n",
-            "networktest_last_round_skipped_checks{kind=\"dns-instance\"} 0\n",
-            "networktest_last_round_failed_checks{kind=\"pod-ping\"} 0\n",
-            "networktest_last_round_checks{kind=\"pod-ping\"} 2\n",
+            "networktest_last_round_skipped_checks{kind=\"pod-ping\",family=\"ipv4\"} 1\n",
+            "networktest_last_round_skipped_checks{kind=\"dns-instance\",family=\"ipv4\"} 0\n",
+            "networktest_last_round_failed_checks{kind=\"pod-ping\",family=\"ipv4\"} 0\n",
+            "networktest_last_round_checks{kind=\"pod-ping\",family=\"ipv4\"} 2\n",
             "networktest_total_error_count 2\n",
         ] {
             assert!(text.contains(line), "{line} missing in {text}");
@@ -1094,6 +1122,30 @@ mod tests {
         assert_eq!(lines_of(&text, "networktest_target_up{").len(), 3);
         assert!(text.contains("networktest_target_series_omitted{state=\"failing\"} 0\n"));
         assert!(text.contains("networktest_target_series_omitted{state=\"passing\"} 0\n"));
+    }
+
+    #[test]
+    fn last_round_gauges_count_by_address_family() {
+        let mut v6 = check(CheckKind::PodPing, "agent-1", false, None);
+        v6.address = "2001:db8::1".into();
+        let r = report(vec![
+            check(CheckKind::PodPing, "agent-1", true, Some(0.001)),
+            v6,
+            check(CheckKind::NodeWithoutAgent, "n9", false, None),
+        ]);
+        let text = render(Some(&r), &Totals::new(), &info());
+        for line in [
+            "networktest_last_round_checks{kind=\"pod-ping\",family=\"ipv4\"} 1\n",
+            "networktest_last_round_checks{kind=\"pod-ping\",family=\"ipv6\"} 1\n",
+            "networktest_last_round_failed_checks{kind=\"pod-ping\",family=\"ipv4\"} 0\n",
+            "networktest_last_round_failed_checks{kind=\"pod-ping\",family=\"ipv6\"} 1\n",
+            "networktest_last_round_skipped_checks{kind=\"pod-ping\",family=\"ipv6\"} 0\n",
+            "networktest_last_round_checks{kind=\"host-ping\"} 0\n",
+            "networktest_nodes_without_agent 1\n",
+        ] {
+            assert!(text.contains(line), "{line} missing in {text}");
+        }
+        assert!(!text.contains("networktest_last_round_checks{kind=\"pod-ping\"}"));
     }
 
     #[test]

@@ -11,6 +11,14 @@ pub use cluster_box::{ip, ips};
 
 use k8s_network_test_daemonset::report::{Check, CheckKind, Reason, RoundReport};
 
+/// The README's expected-checks expression, with the agents standing in for kube_node_info
+/// (which needs kube-state-metrics): 0 on a healthy cluster, single or dual stack.
+pub const EXPECTED_CHECKS: &str = "4 * count(networktest_agent_info) ^ 2 \
+    * count(count by (family) (networktest_last_round_checks{kind=\"host-ping\"} > 0)) \
+    + count(networktest_agent_info) * (3 \
+    + max(sum by (instance) (networktest_last_round_checks{kind=~\"dns-reverse|dns-instance\"}))) \
+    - (sum(networktest_last_round_checks) - sum(networktest_last_round_failed_checks))";
+
 /// Now, as the agent writes `started_at`: the mark for [`cluster_box::lab::Lab::round_after`].
 /// Take it once the fault under test is in place, so that the round after it sees the fault.
 pub fn now() -> String {

@@ -52,6 +52,7 @@ pub fn snapshot(nodes: usize) -> Snapshot {
             })
             .collect(),
         dns: DnsInfo {
+            service_missing: false,
             service_ips: vec!["198.18.250.10".parse().unwrap()],
             instances: (0..4)
                 .map(|i| DnsInstance {

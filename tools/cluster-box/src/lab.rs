@@ -13,7 +13,7 @@ use k8s_api_standin as api;
 
 use crate::prometheus::Prometheus;
 pub use crate::status::failed_checks;
-use crate::{http, status, Cluster, Spec, API_IP, DNS_SERVICE_IP};
+use crate::{http, status, Cluster, Spec, API_IP};
 
 /// The agents' metrics port, as in the manifest.
 pub const AGENT_PORT: u16 = 8123;
@@ -52,6 +52,10 @@ pub struct Lab {
     pub cluster: Cluster,
     /// Agent pods the API shows other than running and ready (scenario: agent pod missing).
     shown: BTreeMap<usize, Shown>,
+    /// Nodes the API shows other than Ready and staying.
+    nodes_shown: BTreeMap<usize, NodeShown>,
+    /// Node objects the API shows besides the cluster's (nodes without a namespace).
+    extra_nodes: Vec<serde_json::Value>,
     options: Options,
 }
 
@@ -76,6 +80,8 @@ impl Lab {
             api: stand_in,
             cluster,
             shown: BTreeMap::new(),
+            nodes_shown: BTreeMap::new(),
+            extra_nodes: Vec::new(),
             options,
         };
         for i in 0..lab.cluster.agents.len() {
@@ -224,8 +230,35 @@ impl Lab {
             Some(s) => self.shown.insert(i, s),
             None => self.shown.remove(&i),
         };
-        self.api
-            .set_cluster(api_objects_as(&self.cluster, &self.shown));
+        self.publish();
+    }
+
+    /// How the API shows node `i` from now on: `None` Ready and staying.
+    pub fn show_node(&mut self, i: usize, shown: Option<NodeShown>) {
+        match shown {
+            Some(s) => self.nodes_shown.insert(i, s),
+            None => self.nodes_shown.remove(&i),
+        };
+        self.publish();
+    }
+
+    /// Shows these Node objects in the API besides the cluster's own (replacing earlier
+    /// ones): nodes that exist only there, e.g. a Windows or a virtual-kubelet node.
+    pub fn set_extra_nodes(&mut self, nodes: Vec<serde_json::Value>) {
+        self.extra_nodes = nodes;
+        self.publish();
+    }
+
+    /// Serves the objects as the agents and nodes are shown now.
+    fn publish(&self) {
+        let mut objects = api_objects_as(&self.cluster, &self.shown);
+        for (i, shown) in &self.nodes_shown {
+            if let Some(node) = objects.nodes.get_mut(*i) {
+                shown.apply(node);
+            }
+        }
+        objects.nodes.extend(self.extra_nodes.iter().cloned());
+        self.api.set_cluster(objects);
     }
 
     /// GETs `path` from agent `i`, from inside its own pod namespace, so the answer comes
@@ -295,6 +328,48 @@ pub enum Shown {
     NoIp,
     /// Being deleted (a deletion timestamp).
     Deleting,
+    /// Running with its IP, but not Ready (crash-looping, a failing readiness probe).
+    NotReady,
+}
+
+/// How the API shows a node other than Ready and staying.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeShown {
+    /// The Ready condition False (the kubelet stopped reporting, a pulled cable).
+    NotReady,
+    /// Tainted `ToBeDeletedByClusterAutoscaler`, as the cluster autoscaler does right before
+    /// it deletes the node.
+    ScaleDown,
+}
+
+impl NodeShown {
+    /// Changes a Node object (as `api::node` makes it) to show this.
+    fn apply(self, node: &mut serde_json::Value) {
+        use serde_json::json;
+        match self {
+            NodeShown::NotReady => {
+                node["status"]["conditions"] = json!([{
+                    "type": "Ready",
+                    "status": "Unknown",
+                    "lastHeartbeatTime": "2026-06-15T05:00:00Z",
+                    "lastTransitionTime": "2026-06-15T05:00:40Z",
+                    "reason": "NodeStatusUnknown",
+                    "message": "Kubelet stopped posting node status.",
+                }]);
+            }
+            NodeShown::ScaleDown => {
+                let taint = json!({
+                    "key": "ToBeDeletedByClusterAutoscaler",
+                    "value": "1781499600",
+                    "effect": "NoSchedule",
+                });
+                match node["spec"]["taints"].as_array_mut() {
+                    Some(taints) => taints.push(taint),
+                    None => node["spec"]["taints"] = json!([taint]),
+                }
+            }
+        }
+    }
 }
 
 /// The Kubernetes objects of the cluster: nodes, the agent pods (minus `hidden`), the agents'
@@ -310,7 +385,7 @@ pub fn api_objects_as(c: &Cluster, shown: &BTreeMap<usize, Shown>) -> api::Clust
     let nodes = c
         .nodes
         .iter()
-        .map(|n| api::node(&n.name, &[IpAddr::V4(n.host_ip)], n.control_plane, true))
+        .map(|n| api::node(&n.name, &n.host_ips(), n.control_plane, true))
         .collect();
     let pods = c
         .agents
@@ -321,16 +396,16 @@ pub fn api_objects_as(c: &Cluster, shown: &BTreeMap<usize, Shown>) -> api::Clust
             let node = &c.nodes[p.node];
             let pod_ips = match shown.get(&i) {
                 Some(Shown::NoIp) => vec![],
-                _ => vec![IpAddr::V4(p.ip)],
+                _ => p.ips(),
             };
             let pod = api::agent_pod(
                 &p.name,
                 "kube-system",
                 &node.name,
                 &pod_ips,
-                &[IpAddr::V4(node.host_ip)],
+                &node.host_ips(),
                 "Running",
-                pod_ips.len() == 1,
+                !pod_ips.is_empty() && shown.get(&i) != Some(&Shown::NotReady),
             );
             match shown.get(&i) {
                 Some(Shown::Deleting) => api::deleting(pod),
@@ -338,29 +413,50 @@ pub fn api_objects_as(c: &Cluster, shown: &BTreeMap<usize, Shown>) -> api::Clust
             }
         })
         .collect();
-    let endpoints: Vec<api::DnsEndpoint> = c
-        .dns
-        .iter()
-        .map(|d| api::DnsEndpoint {
-            ip: IpAddr::V4(d.pod.ip),
-            pod: d.pod.name.clone(),
-            node: c.nodes[d.pod.node].name.clone(),
-            ready: Some(true),
-            serving: Some(true),
-            terminating: Some(false),
-        })
-        .collect();
+    // One slice per address family, as the EndpointSlice controller makes them.
+    let endpoints = |v6: bool| -> Vec<api::DnsEndpoint> {
+        c.dns
+            .iter()
+            .filter_map(|d| {
+                let ip = if v6 {
+                    IpAddr::V6(d.pod.ip6?)
+                } else {
+                    IpAddr::V4(d.pod.ip)
+                };
+                Some(api::DnsEndpoint {
+                    ip,
+                    pod: d.pod.name.clone(),
+                    node: c.nodes[d.pod.node].name.clone(),
+                    ready: Some(true),
+                    serving: Some(true),
+                    terminating: Some(false),
+                })
+            })
+            .collect()
+    };
+    let mut endpointslices = vec![api::dns_endpoint_slice(
+        "kube-dns-x7k2p",
+        "IPv4",
+        &endpoints(false),
+    )];
+    if c.spec.dual_stack {
+        endpointslices.push(api::dns_endpoint_slice(
+            "kube-dns-9fq4m",
+            "IPv6",
+            &endpoints(true),
+        ));
+    }
     api::Cluster {
         pods,
         nodes,
-        endpointslices: vec![api::dns_endpoint_slice(
-            "kube-dns-x7k2p",
-            "IPv4",
-            &endpoints,
-        )],
+        endpointslices,
         services: vec![
-            api::dns_service(&[IpAddr::V4(DNS_SERVICE_IP)]),
-            api::agent_service("kube-system", "k8s-network-test-daemonset", false),
+            api::dns_service(&c.service.pod.ips()),
+            api::agent_service(
+                "kube-system",
+                "k8s-network-test-daemonset",
+                c.spec.dual_stack,
+            ),
         ],
     }
 }

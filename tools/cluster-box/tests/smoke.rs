@@ -59,3 +59,73 @@ fn cluster_routes_resolves_and_cleans_up() {
         assert!(!std::path::Path::new("/etc/netns").join(&n).exists());
     }
 }
+
+/// A dual-stack box: every pod reaches every pod, node and DNS server over IPv6 too, the DNS
+/// servers answer AAAA and IPv6 reverse lookups, and blocking IPv6 at one node cuts only
+/// IPv6 to it.
+#[test]
+fn dual_stack_cluster_routes_both_families() {
+    if !need_root("dual_stack_cluster_routes_both_families") {
+        return;
+    }
+    let c = Cluster::build(Spec {
+        nodes: 3,
+        dual_stack: true,
+        ..Spec::default()
+    });
+    let mut targets: Vec<String> = Vec::new();
+    for p in &c.agents {
+        targets.extend(p.ips().iter().map(ToString::to_string));
+    }
+    for n in &c.nodes {
+        targets.extend(n.host_ips().iter().map(ToString::to_string));
+    }
+    for d in &c.dns {
+        targets.extend(d.pod.ips().iter().map(ToString::to_string));
+    }
+    targets.extend(c.service.pod.ips().iter().map(ToString::to_string));
+    assert_eq!(targets.len(), 2 * (3 + 3 + 2 + 1));
+    for agent in &c.agents {
+        let mut args = vec!["fping", "-r2", "-t1000"];
+        args.extend(targets.iter().map(String::as_str));
+        agent.ns.exec(&args);
+    }
+    let dns6 = c.dns[1].pod.ip6.unwrap().to_string();
+    // (The instances' IPv6 listeners answer the agents' dns-instance checks in e2e.)
+    let out = c.agents[2].ns.exec(&[
+        "getent",
+        "ahostsv6",
+        "kube-dns.kube-system.svc.cluster.tst.local.",
+    ]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("2001:db8:19:fa::10"),
+        "{out:?}"
+    );
+    let out = c.agents[1].ns.exec(&["getent", "hosts", &dns6]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("coredns-1.kube-dns"));
+    // IPv6 blocked at node 2: node 1's pod no longer reaches node 2's IPv6 addresses, but
+    // still its IPv4 ones.
+    c.set_ipv6_blocked(2, true);
+    let fping = |target: String| {
+        std::process::Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &c.agents[1].ns.name,
+                "fping",
+                "-q",
+                "-r0",
+                "-t300",
+            ])
+            .arg(target)
+            .status()
+            .unwrap()
+            .success()
+    };
+    assert!(!fping(c.nodes[2].host_ip6.unwrap().to_string()));
+    assert!(!fping(c.agents[2].ip6.unwrap().to_string()));
+    assert!(fping(c.nodes[2].host_ip.to_string()));
+    assert!(fping(c.agents[2].ip.to_string()));
+    c.set_ipv6_blocked(2, false);
+    assert!(fping(c.agents[2].ip6.unwrap().to_string()));
+}
