@@ -369,6 +369,25 @@ fn node_scaled_down_and_unreachable(lab: &mut Lab, planned: usize) {
         |v| v == Some(12.0),
     );
     assert_eq!(skipped, Some(12.0), "3 agents x 4 skipped pings");
+    // --report-going-away: the same pings fail, as they did before this release.
+    let (code, out, err) = lab.run_once(
+        0,
+        &[
+            "--once",
+            "--output",
+            "json",
+            "--timeout",
+            "500ms",
+            "--report-going-away",
+        ],
+    );
+    assert_eq!(code, 1, "{out}{err}");
+    let r: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
+    assert_eq!(
+        not_passed(&r),
+        node_pings(lab, 2, "failed", "timeout"),
+        "{out}"
+    );
     lab.cluster.set_node_link(2, true);
     lab.show_node(2, None);
     until_clean(lab, planned);
