@@ -339,10 +339,12 @@ impl Agent {
                 Members::Once(once) => &once.0,
                 Members::Watched(discovery) => discovery.client(),
             };
+            // One request's timeout for them all, and never longer than a discovery may take.
+            let s = client.settings();
             let until = if report.api_error.is_some() {
                 now
             } else {
-                now + client.settings().timeout
+                now + s.timeout.min(s.discovery_timeout)
             };
             self.fates.of(client, &failing, until)
         };
