@@ -140,6 +140,7 @@ mod tests {
             first_round: false,
             api_error: None,
             snapshot_age_seconds: 0.0,
+            resolver: None,
         }
     }
 
