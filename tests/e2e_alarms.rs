@@ -109,9 +109,9 @@ fn e2e_alarms_scenarios() {
     let planned = common::planned_checks(&objects, &lab.cluster.spec.domain)
         .checks
         .len();
-    // 2 families x (4 host pings + 4 pod pings) + 2 lookups + 2 service reverse + 4
-    // instances x (reverse + query).
-    assert_eq!(planned, 2 * (N + N) + 2 + 2 + 4 * 2);
+    // 2 families x 4 nodes x (host ping, pod ping, pod handshake, large pod echo) + the API
+    // check + 2 lookups + 2 service reverse + 4 instances x (reverse + query).
+    assert_eq!(planned, 2 * 4 * N + 1 + 2 + 2 + 4 * 2);
     for (i, (name, scenario)) in SCENARIOS.iter().enumerate() {
         let n = format!("{} of {}", i + 1, SCENARIOS.len());
         eprintln!("e2e_alarms scenario {n}: {name}");
@@ -144,7 +144,14 @@ fn dual_stack_healthy(lab: &mut Lab, planned: usize) {
             assert_eq!(c["family"], want, "{c}");
         }
         let v6 = of(r, |c| c["family"] == "ipv6");
-        for kind in ["host-ping", "pod-ping", "dns-instance", "dns-reverse"] {
+        for kind in [
+            "host-ping",
+            "pod-ping",
+            "pod-tcp",
+            "pod-mtu",
+            "dns-instance",
+            "dns-reverse",
+        ] {
             assert!(v6.iter().any(|(k, ..)| k == kind), "no IPv6 {kind}: {r}");
         }
     }
@@ -160,10 +167,11 @@ fn dual_stack_healthy(lab: &mut Lab, planned: usize) {
     let v6_checks = p.wait_for(
         "sum(networktest_last_round_checks{family=\"ipv6\"})",
         Duration::from_secs(30),
-        |v| v == Some((N * (2 * N + 4 + 1)) as f64),
+        |v| v == Some((N * (4 * N + 4 + 1)) as f64),
     );
-    // Per agent: 4 host + 4 pod pings, 2 instances x 2, the service's reverse lookup.
-    assert_eq!(v6_checks, Some((N * (2 * N + 4 + 1)) as f64));
+    // Per agent: 4 host pings, 4 pods x (ping, handshake, large echo), 2 instances x 2, the
+    // service's reverse lookup.
+    assert_eq!(v6_checks, Some((N * (4 * N + 4 + 1)) as f64));
     // The rules read the family-labelled series as they read single-stack ones: 30 rounds of
     // a healthy dual-stack cluster fire no alert (Prometheus' `ALERTS` series over the watch;
     // a pending one, as while the first scrapes come in, is no alarm).
@@ -202,6 +210,16 @@ fn ipv6_blocked_at_one_node(lab: &mut Lab, planned: usize) {
             "k8s-network-test-daemonset-3",
             "2001:db8:19:3::10",
         ),
+        (
+            "pod-tcp",
+            "k8s-network-test-daemonset-3",
+            "2001:db8:19:3::10",
+        ),
+        (
+            "pod-mtu",
+            "k8s-network-test-daemonset-3",
+            "2001:db8:19:3::10",
+        ),
     ]
     .iter()
     .map(|(k, t, a)| (k.to_string(), t.to_string(), a.to_string()))
@@ -216,7 +234,7 @@ fn ipv6_blocked_at_one_node(lab: &mut Lab, planned: usize) {
                 c["family"] == "ipv6"
                     && matches!(
                         c["kind"].as_str(),
-                        Some("host-ping" | "pod-ping" | "dns-instance")
+                        Some("host-ping" | "pod-ping" | "pod-tcp" | "pod-mtu" | "dns-instance")
                     )
                     && c["address"] != "2001:db8:19:3::10"
             })
@@ -231,12 +249,12 @@ fn ipv6_blocked_at_one_node(lab: &mut Lab, planned: usize) {
     let p = lab.prometheus.as_ref().unwrap();
     let by_family =
         |family: &str| format!("sum(networktest_last_round_failed_checks{{family=\"{family}\"}})");
-    // 3 agents x 2 checks, and agent 3: 4 host pings (its own node's too), 3 pod pings (not
-    // its own), 2 instance queries.
+    // 3 agents x 4 checks (host ping, pod ping, handshake, large echo), and agent 3: 4 host
+    // pings (its own node's too), 3 x 3 pod checks (not its own pod), 2 instance queries.
     let v6 = p.wait_for(&by_family("ipv6"), Duration::from_secs(30), |v| {
-        v == Some(15.0)
+        v == Some(27.0)
     });
-    assert_eq!(v6, Some(15.0), "failed IPv6 checks");
+    assert_eq!(v6, Some(27.0), "failed IPv6 checks");
     assert_eq!(
         p.wait_for(&by_family("ipv4"), Duration::from_secs(5), |v| v
             == Some(0.0)),
@@ -245,7 +263,7 @@ fn ipv6_blocked_at_one_node(lab: &mut Lab, planned: usize) {
     let table = lab.agent_output(0);
     assert!(
         table.contains(
-            "FAIL (host-ping ipv6: no reply within 500ms; pod-ping ipv6: no reply within 500ms)"
+            "FAIL (host-ping ipv6: no reply within 500ms; pod-ping ipv6: no reply within 500ms; pod-tcp ipv6: "
         ),
         "{table}"
     );
@@ -308,7 +326,7 @@ fn not_passed(round: &Value) -> BTreeSet<(String, String, String, String, String
         .collect()
 }
 
-/// Node `n`'s host and pod pings (both families) as `not_passed` lists them, all with
+/// Node `n`'s host pings and pod checks (both families) as `not_passed` lists them, all with
 /// `status` and `reason`.
 fn node_pings(
     lab: &Lab,
@@ -329,13 +347,15 @@ fn node_pings(
         ));
     }
     for a in pod.ips() {
-        out.insert((
-            "pod-ping".into(),
-            pod.name.clone(),
-            a.to_string(),
-            status.into(),
-            reason.into(),
-        ));
+        for kind in ["pod-ping", "pod-tcp", "pod-mtu"] {
+            out.insert((
+                kind.into(),
+                pod.name.clone(),
+                a.to_string(),
+                status.into(),
+                reason.into(),
+            ));
+        }
     }
     out
 }

@@ -140,8 +140,15 @@ impl Lab {
         let dir = &self.cluster.dir;
         let out = std::fs::File::create(dir.join(format!("agent-{i}.out"))).expect("log");
         let err = std::fs::File::create(dir.join(format!("agent-{i}.log"))).expect("log");
+        // Both families in a dual-stack lab (peers' `pod-tcp` checks reach either address),
+        // as the manifest's default `[::]:8123` does.
+        let listen = if self.cluster.spec.dual_stack {
+            format!("[::]:{AGENT_PORT}")
+        } else {
+            format!("0.0.0.0:{AGENT_PORT}")
+        };
         self.agent_command(i)
-            .args(["--listen", &format!("0.0.0.0:{AGENT_PORT}")])
+            .args(["--listen", &listen])
             .args(args)
             .env("RUST_LOG", "info")
             .stdout(out)
