@@ -2,6 +2,8 @@
 //! (a trait, so tests reach every path without sockets or peers).
 
 use super::published::Pages;
+#[cfg(test)]
+use super::published::StatusPage;
 use super::request::{self, Method};
 use super::response::{Chunk, Reply};
 use super::stats::{Stats, Status};
@@ -54,7 +56,7 @@ pub fn route(
             ],
         ),
         "/status.json" => match &pages.status {
-            Some(body) => Reply::new(Status::Ok, JSON, vec![Chunk::Shared(body.clone())]),
+            Some(page) => Reply::new(Status::Ok, JSON, vec![Chunk::Shared(page.body())]),
             None => Reply::new(
                 Status::Unavailable,
                 JSON,
@@ -137,7 +139,7 @@ mod tests {
     fn pages(ready: bool) -> Pages {
         Pages {
             metrics: Arc::from(&b"# TYPE x gauge\nx 1\n"[..]),
-            status: ready.then(|| Arc::from(&b"{\"node\":\"n\"}\n"[..])),
+            status: ready.then(|| StatusPage::rendered(Arc::from(&b"{\"node\":\"n\"}\n"[..]))),
             summary: ready.then(|| Arc::from(&b"{\"format\":1}\n"[..])),
             waiting: Arc::from(&b"<body>no round yet</body>"[..]),
             building: Arc::from(&b"<body>building</body>"[..]),
