@@ -1,7 +1,8 @@
 //! What the endpoints serve: the round loop renders the pages once per round and publishes
 //! them; requests only clone an `Arc`, so a flood of scrapes costs no rendering and no copies.
-//! `/status.json` is the exception: megabytes at 5,000 nodes that most rounds nobody asks
-//! for, it is rendered on its first request after a publish, then served from memory too.
+//! `/status.json` and `/summary.json` are the exception: megabytes at 5,000 nodes that most
+//! rounds nobody asks for, they are rendered on their first request after a publish (the
+//! summary also by a matrix refresh), then served from memory too.
 //! The matrix page is rendered once per matrix refresh (see `matrix::refresh`).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -10,7 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use super::stats::Stats;
 use crate::matrix::{self, page, MatrixService};
 use crate::report::RoundReport;
-use crate::summary::{Summary, Writer};
+use crate::summary::{self, Writer};
 use crate::view::metrics::{self, AgentInfo, Totals};
 
 /// What the round loop keeps for the endpoints: the last round and the totals.
@@ -29,8 +30,9 @@ pub struct Pages {
     pub metrics: Arc<[u8]>,
     /// `/status.json` of the last round; `None` until the first round completed.
     pub status: Option<StatusPage>,
-    /// `/summary.json` of the last round; `None` until the first round completed.
-    pub summary: Option<Arc<[u8]>>,
+    /// `/summary.json` of the last round (made on its first request or matrix refresh);
+    /// `None` until the first round completed.
+    pub summary: Option<Arc<summary::Lazy>>,
     /// The body of `/` before the first round.
     pub waiting: Arc<[u8]>,
     /// The body of `/` while the first matrix is built.
@@ -151,26 +153,16 @@ impl Shared {
             .last
             .as_ref()
             .map(|r| StatusPage::new(r.clone(), self.status_size.clone()));
-        let summary = state.last.as_deref().map(|r| {
-            let s = Summary::of(
-                r,
+        let summary = state.last.as_ref().map(|r| {
+            let lazy = Arc::new(summary::Lazy::of(
+                r.clone(),
                 &Writer {
                     version: &self.info.version,
                     interval_seconds: self.matrix.settings().interval.as_secs_f64(),
                 },
-            );
-            let json = match serde_json::to_vec(&s) {
-                Ok(mut j) => {
-                    j.push(b'\n');
-                    j
-                }
-                Err(e) => {
-                    log::error!("cannot encode the round for /summary.json: {e}");
-                    b"{}\n".to_vec()
-                }
-            };
-            self.matrix.set_own(s);
-            Arc::from(json)
+            ));
+            self.matrix.set_own(lazy.clone());
+            lazy
         });
         let pages = Pages {
             metrics: render_metrics(state, &self.info),
@@ -200,6 +192,7 @@ fn render_metrics(state: &State, info: &AgentInfo) -> Arc<[u8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::summary::Summary;
 
     pub(crate) fn info() -> AgentInfo {
         AgentInfo {
@@ -251,7 +244,7 @@ mod tests {
         assert!(Arc::ptr_eq(&after.metrics, &shared.pages().metrics));
         assert!(!Arc::ptr_eq(&before.metrics, &after.metrics));
         assert!(Arc::ptr_eq(&before.waiting, &after.waiting));
-        let summary = Summary::parse(after.summary.as_deref().unwrap()).unwrap();
+        let summary = Summary::parse(&after.summary.as_ref().unwrap().json()).unwrap();
         assert_eq!(
             (summary.node.as_str(), summary.version.as_str()),
             ("n", "1.2.3")
