@@ -1,6 +1,6 @@
 //! Work per round grows linearly with the checks: each stage of a round other than the
 //! probes themselves (plan, round bookkeeping and diff, totals, the log block, the metrics
-//! text, `/status.json`) timed on synthetic 1,000- and 5,000-node rounds (tests/common/
+//! text, `/summary.json`, `/status.json`) timed on synthetic 1,000- and 5,000-node rounds (tests/common/
 //! synthetic.rs) in one run, and the ratio printed. Linear work gives about 5x; a scan of all
 //! checks per node would give about 25x, so a ratio above 12 fails the benchmark (exit 1).
 //! A ratio, not a time: it holds on a busy machine. `make bench` runs it (`cargo bench --bench
@@ -13,6 +13,8 @@ mod synthetic;
 use std::time::{Duration, Instant};
 
 use k8s_network_test_daemonset::plan::{self, Planner, Reach};
+use k8s_network_test_daemonset::report;
+use k8s_network_test_daemonset::summary::{Summary, Writer};
 use k8s_network_test_daemonset::view::log::{self, LogTable};
 use k8s_network_test_daemonset::view::metrics::{self, AgentInfo, Totals};
 
@@ -58,6 +60,10 @@ fn stages(nodes: usize) -> Vec<(&'static str, Duration)> {
         dns_instance_peers: Some(50),
     };
     let mut planner = Planner::new("cluster.local", "node-0000", reach);
+    let writer = Writer {
+        version: "0.0.0",
+        interval_seconds: 60.0,
+    };
     let mut out = vec![
         (
             "plan (every peer)",
@@ -70,6 +76,10 @@ fn stages(nodes: usize) -> Vec<(&'static str, Duration)> {
         (
             "round: results and diff (probes faked)",
             median(|| drop(synthetic::run(&plan, Some(&healthy), true))),
+        ),
+        (
+            "  of which the diff with the last round",
+            median(|| drop(report::diff(&healthy.checks, &half.checks))),
         ),
         ("totals", {
             let mut t = totals.clone();
@@ -88,11 +98,22 @@ fn stages(nodes: usize) -> Vec<(&'static str, Duration)> {
             median(|| drop(metrics::render(Some(&half), &totals, &info))),
         ),
         (
-            "/status.json",
+            "/summary.json (and the matrix's own summary)",
+            median(|| {
+                let s = Summary::of(&half, &writer);
+                drop(serde_json::to_vec(&s));
+            }),
+        ),
+        (
+            "/status.json (on request only)",
             median(|| drop(serde_json::to_string_pretty(&half))),
         ),
     ];
-    let total = out.iter().map(|(_, t)| *t).sum();
+    let total = out
+        .iter()
+        .filter(|(name, _)| !name.starts_with("  "))
+        .map(|(_, t)| *t)
+        .sum();
     out.push(("all of the above", total));
     out
 }

@@ -464,9 +464,7 @@ impl RoundReport {
 
 /// The status changes between two rounds' checks, in the order of `now` then vanished ones.
 pub fn diff(prev: &[Check], now: &[Check]) -> Vec<Change> {
-    use std::collections::HashMap;
-    let before: HashMap<_, Status> = prev.iter().map(|c| (c.key(), c.status())).collect();
-    let after: HashMap<_, Status> = now.iter().map(|c| (c.key(), c.status())).collect();
+    use std::collections::{HashMap, HashSet};
     let change = |c: &Check, was, now| Change {
         kind: c.kind,
         target_node: c.target_node.clone(),
@@ -475,6 +473,22 @@ pub fn diff(prev: &[Check], now: &[Check]) -> Vec<Change> {
         was,
         now,
     };
+    // Most rounds check what the last one did, in the same order: then the changes are the
+    // flips at the same positions, and one set of keys (to rule out a repeated key) replaces
+    // two maps and their lookups (at 5,000 nodes: 10,000 checks hashed once, not four times).
+    if prev.len() == now.len() && prev.iter().zip(now).all(|(p, n)| p.key() == n.key()) {
+        let mut keys = HashSet::with_capacity(now.len());
+        if now.iter().all(|c| keys.insert(c.key())) {
+            return prev
+                .iter()
+                .zip(now)
+                .filter(|(p, n)| p.status() != n.status())
+                .map(|(p, n)| change(n, Some(p.status()), Some(n.status())))
+                .collect();
+        }
+    }
+    let before: HashMap<_, Status> = prev.iter().map(|c| (c.key(), c.status())).collect();
+    let after: HashMap<_, Status> = now.iter().map(|c| (c.key(), c.status())).collect();
     let mut out: Vec<Change> = now
         .iter()
         .filter(|c| before.get(&c.key()) != Some(&c.status()))
@@ -541,6 +555,63 @@ mod tests {
         let d = diff(&prev, &skipped);
         assert_eq!(d.len(), 1);
         assert_eq!((d[0].was, d[0].now), (Some(Failed), Some(Skipped)));
+    }
+
+    /// `diff` by two maps, as it was before its same-order shortcut.
+    fn diff_by_maps(
+        prev: &[Check],
+        now: &[Check],
+    ) -> Vec<(String, Option<Status>, Option<Status>)> {
+        use std::collections::HashMap;
+        let before: HashMap<_, Status> = prev.iter().map(|c| (c.key(), c.status())).collect();
+        let after: HashMap<_, Status> = now.iter().map(|c| (c.key(), c.status())).collect();
+        let mut out: Vec<_> = now
+            .iter()
+            .filter(|c| before.get(&c.key()) != Some(&c.status()))
+            .map(|c| {
+                (
+                    c.target.clone(),
+                    before.get(&c.key()).copied(),
+                    Some(c.status()),
+                )
+            })
+            .collect();
+        out.extend(
+            prev.iter()
+                .filter(|c| !after.contains_key(&c.key()))
+                .map(|c| (c.target.clone(), Some(c.status()), None)),
+        );
+        out
+    }
+
+    #[test]
+    fn diff_in_the_same_order_matches_the_maps_also_with_a_repeated_key() {
+        let t = |target: &str, ok| check(CheckKind::PodPing, target, ok);
+        let cases = [
+            // Same order, unique keys: the shortcut.
+            (
+                vec![t("a", true), t("b", true)],
+                vec![t("a", false), t("b", true)],
+            ),
+            // Same order, a repeated key whose earlier copy differs: the maps decide (the last
+            // copy counts: no change here, where the positions would show one).
+            (
+                vec![t("a", false), t("b", true), t("a", true)],
+                vec![t("a", true), t("b", true), t("a", true)],
+            ),
+            // Another order, same keys.
+            (
+                vec![t("a", true), t("b", true)],
+                vec![t("b", false), t("a", true)],
+            ),
+        ];
+        for (prev, now) in cases {
+            let got: Vec<_> = diff(&prev, &now)
+                .into_iter()
+                .map(|c| (c.target, c.was, c.now))
+                .collect();
+            assert_eq!(got, diff_by_maps(&prev, &now));
+        }
     }
 
     #[test]

@@ -8,7 +8,10 @@
 //! - Readers ignore fields they do not know and tolerate missing ones (every field but
 //!   `node` has a default); a kind or status they do not know is shown as it is named.
 //!
-//! Pure: built from a [`RoundReport`], parsed from bytes.
+//! Pure: built from a [`RoundReport`], parsed from bytes; [`Lazy`] builds it only when first
+//! needed.
+
+use std::sync::{Arc, OnceLock};
 
 use serde::{Deserialize, Serialize};
 
@@ -105,6 +108,71 @@ pub struct Entry {
     pub column: String,
 }
 
+/// A round's summary and its JSON, each made on first use (a `/summary.json` request, a
+/// matrix refresh) and then kept: most rounds nobody asks for them, and at 5,000 nodes
+/// building them every round cost CPU and kept megabytes (BENCHMARKS.md, full rounds).
+#[derive(Debug)]
+pub struct Lazy {
+    round: Option<(Arc<RoundReport>, String, f64)>,
+    summary: OnceLock<Arc<Summary>>,
+    json: OnceLock<Arc<[u8]>>,
+}
+
+impl Lazy {
+    /// The summary of `r`, to be made when first asked for.
+    pub fn of(r: Arc<RoundReport>, w: &Writer<'_>) -> Lazy {
+        Lazy {
+            round: Some((r, w.version.to_string(), w.interval_seconds)),
+            summary: OnceLock::new(),
+            json: OnceLock::new(),
+        }
+    }
+
+    /// A summary already made.
+    pub fn ready(summary: Summary) -> Lazy {
+        Lazy {
+            round: None,
+            summary: OnceLock::from(Arc::new(summary)),
+            json: OnceLock::new(),
+        }
+    }
+
+    /// The summary (made now if nobody asked yet).
+    pub fn get(&self) -> Arc<Summary> {
+        self.summary
+            .get_or_init(|| {
+                Arc::new(match &self.round {
+                    Some((r, version, interval_seconds)) => Summary::of(
+                        r,
+                        &Writer {
+                            version,
+                            interval_seconds: *interval_seconds,
+                        },
+                    ),
+                    // `ready` filled it: not reached.
+                    None => Summary::empty(),
+                })
+            })
+            .clone()
+    }
+
+    /// `/summary.json`: the summary as one line of JSON.
+    pub fn json(&self) -> Arc<[u8]> {
+        self.json
+            .get_or_init(|| match serde_json::to_vec(&*self.get()) {
+                Ok(mut j) => {
+                    j.push(b'\n');
+                    Arc::from(j)
+                }
+                Err(e) => {
+                    log::error!("cannot encode the round for /summary.json: {e}");
+                    Arc::from(&b"{}\n"[..])
+                }
+            })
+            .clone()
+    }
+}
+
 /// Who wrote the summary, besides the round.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Writer<'a> {
@@ -174,6 +242,25 @@ impl Summary {
             omitted_targets,
             dns,
             omitted_dns,
+        }
+    }
+
+    /// A summary of no round (what `Lazy` falls back to; never served).
+    fn empty() -> Summary {
+        Summary {
+            format: FORMAT,
+            node: String::new(),
+            pod: String::new(),
+            version: String::new(),
+            started_at: String::new(),
+            started_unix: 0.0,
+            duration_seconds: 0.0,
+            interval_seconds: 0.0,
+            api_error: None,
+            targets: Vec::new(),
+            omitted_targets: 0,
+            dns: Vec::new(),
+            omitted_dns: 0,
         }
     }
 

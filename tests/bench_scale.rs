@@ -489,7 +489,13 @@ fn measure(c: &Config) -> Figures {
     // Steady RSS between rounds: the round that just ended is still publishing its pages.
     std::thread::sleep(c.interval / 2);
     let between = sample(pid);
-    let series = status::series_count(&b.scrape("/prometheus.report"));
+    let scrape = b.scrape("/prometheus.report");
+    let series = status::series_count(&scrape);
+    // Kept for a closer look at the series (which families, which labels).
+    let kept = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("bench-scale-{}.prom", c.nodes));
+    if let Err(e) = std::fs::write(&kept, &scrape) {
+        println!("cannot keep the scrape in {}: {e}", kept.display());
+    }
     let status_bytes = b.scrape("/status.json").len();
     let after = sample(pid);
 

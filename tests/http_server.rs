@@ -64,7 +64,7 @@ fn publish_round(shared: &Shared, targets: usize) {
     let report = round(checks);
     let mut state = shared.lock();
     state.totals.record(&report);
-    state.last = Some(report);
+    state.last = Some(report.into());
     shared.publish(&state);
 }
 
@@ -342,7 +342,7 @@ fn the_readme_metric_table_is_the_scrape() {
             interval: std::time::Duration::from_secs(60),
             reach: Reach::FULL,
         });
-        state.last = Some(report);
+        state.last = Some(report.into());
         shared.publish(&state);
     }
     let scrape = get(server.addr, "/metrics").text();

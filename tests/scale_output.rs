@@ -94,7 +94,7 @@ fn series_per_agent_stay_bounded_at_5000_nodes() {
     let publish = |report: &RoundReport| {
         let mut state = shared.lock();
         state.totals.record(report);
-        state.last = Some(report.clone());
+        state.last = Some(report.clone().into());
         shared.publish(&state);
     };
     {

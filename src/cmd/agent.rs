@@ -436,11 +436,11 @@ impl Agent {
                 .duration_since(UNIX_EPOCH)
                 .unwrap_or_default();
             let mut api_errors = Vec::new();
-            // The last round is kept once, in the shared state (only this loop publishes from
-            // it); the new round borrows it as its previous one. A copy of every check each
-            // round cost time and memory at 5,000 nodes (BENCHMARKS.md, full rounds).
-            let previous = shared.lock().last.take();
-            match self.round(previous.as_ref(), &mut api_errors) {
+            // The last round is kept once, shared by the state and the published pages (only
+            // this loop replaces it); the new round borrows it as its previous one. A copy of
+            // every check each round cost time and memory at 5,000 nodes (BENCHMARKS.md).
+            let previous = shared.lock().last.clone();
+            match self.round(previous.as_deref(), &mut api_errors) {
                 Outcome::Done(report) => {
                     print_block(&self.log_view(&report));
                     if let Some(members) = self.seen.take() {
@@ -451,14 +451,13 @@ impl Agent {
                         state.totals.api_error(kind);
                     }
                     state.totals.record(&report);
-                    state.last = Some(*report);
+                    state.last = Some(Arc::new(*report));
                     drop(previous);
                     shared.publish(&state);
                 }
                 Outcome::NoMembers(e) => {
                     log::error!("no round: no members known yet ({e}); retrying next round");
                     let mut state = shared.lock();
-                    state.last = previous;
                     for kind in &api_errors {
                         state.totals.api_error(kind);
                     }

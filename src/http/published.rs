@@ -1,19 +1,25 @@
 //! What the endpoints serve: the round loop renders the pages once per round and publishes
 //! them; requests only clone an `Arc`, so a flood of scrapes costs no rendering and no copies.
+//! `/status.json` and `/summary.json` are the exception: megabytes at 5,000 nodes that most
+//! rounds nobody asks for, they are rendered on their first request after a publish (the
+//! summary also by a matrix refresh), then served from memory too.
 //! The matrix page is rendered once per matrix refresh (see `matrix::refresh`).
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use super::stats::Stats;
 use crate::matrix::{self, page, MatrixService};
 use crate::report::RoundReport;
-use crate::summary::{Summary, Writer};
+use crate::summary::{self, Writer};
 use crate::view::metrics::{self, AgentInfo, Totals};
 
 /// What the round loop keeps for the endpoints: the last round and the totals.
 #[derive(Default)]
 pub struct State {
-    pub last: Option<RoundReport>,
+    /// Shared with the published `/status.json` (rendered from it on request) and borrowed
+    /// by the next round as its previous one: one copy of every check.
+    pub last: Option<Arc<RoundReport>>,
     pub totals: Totals,
 }
 
@@ -23,19 +29,76 @@ pub struct Pages {
     /// The metrics text of the last publish (the HTTP counters are appended per request).
     pub metrics: Arc<[u8]>,
     /// `/status.json` of the last round; `None` until the first round completed.
-    pub status: Option<Arc<[u8]>>,
-    /// `/summary.json` of the last round; `None` until the first round completed.
-    pub summary: Option<Arc<[u8]>>,
+    pub status: Option<StatusPage>,
+    /// `/summary.json` of the last round (made on its first request or matrix refresh);
+    /// `None` until the first round completed.
+    pub summary: Option<Arc<summary::Lazy>>,
     /// The body of `/` before the first round.
     pub waiting: Arc<[u8]>,
     /// The body of `/` while the first matrix is built.
     pub building: Arc<[u8]>,
 }
 
+/// `/status.json` of one round, rendered by its first request (`/readyz` needs only that
+/// there is one) and kept until the next publish replaces the page.
+#[derive(Debug)]
+pub struct StatusPage {
+    report: Arc<RoundReport>,
+    body: OnceLock<Arc<[u8]>>,
+    /// The size of the last body rendered (any round's): at 5,000 nodes it is megabytes, and
+    /// growing the buffer by doubling would copy it several times.
+    last_size: Arc<AtomicUsize>,
+}
+
+impl StatusPage {
+    fn new(report: Arc<RoundReport>, last_size: Arc<AtomicUsize>) -> StatusPage {
+        StatusPage {
+            report,
+            body: OnceLock::new(),
+            last_size,
+        }
+    }
+
+    /// A page already rendered (route tests).
+    #[cfg(test)]
+    pub fn rendered(body: Arc<[u8]>) -> StatusPage {
+        let report: RoundReport = serde_json::from_value(serde_json::json!({
+            "node": "n", "pod": "p", "started_at": "2026-01-01T00:00:00Z",
+            "duration_seconds": 0.5, "errors": 0, "checks": [], "changes": [],
+        }))
+        .unwrap();
+        StatusPage {
+            report: Arc::new(report),
+            body: OnceLock::from(body),
+            last_size: Arc::default(),
+        }
+    }
+
+    /// The pretty-printed round (rendered now if no request did yet).
+    pub fn body(&self) -> Arc<[u8]> {
+        self.body
+            .get_or_init(|| {
+                let size = self.last_size.load(Ordering::Relaxed);
+                let mut json = Vec::with_capacity(size + size / 8);
+                match serde_json::to_writer_pretty(&mut json, &*self.report) {
+                    Ok(()) => json.push(b'\n'),
+                    Err(e) => {
+                        log::error!("cannot encode the round for /status.json: {e}");
+                        json = format!("{{\"error\":{:?}}}\n", e.to_string()).into_bytes();
+                    }
+                }
+                self.last_size.store(json.len(), Ordering::Relaxed);
+                Arc::from(json)
+            })
+            .clone()
+    }
+}
+
 /// State shared between the round loop and the server.
 pub struct Shared {
     state: Mutex<State>,
     pages: Mutex<Arc<Pages>>,
+    status_size: Arc<AtomicUsize>,
     pub info: AgentInfo,
     stats: Stats,
     matrix: MatrixService,
@@ -64,6 +127,7 @@ impl Shared {
         Shared {
             state: Mutex::new(state),
             pages: Mutex::new(Arc::new(pages)),
+            status_size: Arc::default(),
             matrix: MatrixService::new(info.clone(), settings),
             info,
             stats: Stats::default(),
@@ -81,43 +145,24 @@ impl Shared {
     }
 
     /// Renders `state` (the caller holds its lock) into the pages the endpoints serve from
-    /// now on. Called once per round: scrapes between rounds are served from memory.
+    /// now on (`/status.json` on its first request). Called once per round: scrapes between
+    /// rounds are served from memory.
     pub fn publish(&self, state: &State) {
         let before = self.pages();
-        let status = state.last.as_ref().map(|r| {
-            // Sized like the last one: at 5,000 nodes it is megabytes, and growing it by
-            // doubling would copy it several times every round.
-            let hint = before.status.as_ref().map_or(0, |s| s.len() + s.len() / 8);
-            let mut json = Vec::with_capacity(hint);
-            match serde_json::to_writer_pretty(&mut json, r) {
-                Ok(()) => json.push(b'\n'),
-                Err(e) => {
-                    log::error!("cannot encode the round for /status.json: {e}");
-                    json = format!("{{\"error\":{:?}}}\n", e.to_string()).into_bytes();
-                }
-            }
-            Arc::from(json)
-        });
+        let status = state
+            .last
+            .as_ref()
+            .map(|r| StatusPage::new(r.clone(), self.status_size.clone()));
         let summary = state.last.as_ref().map(|r| {
-            let s = Summary::of(
-                r,
+            let lazy = Arc::new(summary::Lazy::of(
+                r.clone(),
                 &Writer {
                     version: &self.info.version,
                     interval_seconds: self.matrix.settings().interval.as_secs_f64(),
                 },
-            );
-            let json = match serde_json::to_vec(&s) {
-                Ok(mut j) => {
-                    j.push(b'\n');
-                    j
-                }
-                Err(e) => {
-                    log::error!("cannot encode the round for /summary.json: {e}");
-                    b"{}\n".to_vec()
-                }
-            };
-            self.matrix.set_own(s);
-            Arc::from(json)
+            ));
+            self.matrix.set_own(lazy.clone());
+            lazy
         });
         let pages = Pages {
             metrics: render_metrics(state, &self.info),
@@ -141,12 +186,13 @@ impl Shared {
 }
 
 fn render_metrics(state: &State, info: &AgentInfo) -> Arc<[u8]> {
-    Arc::from(metrics::render(state.last.as_ref(), &state.totals, info).into_bytes())
+    Arc::from(metrics::render(state.last.as_deref(), &state.totals, info).into_bytes())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::summary::Summary;
 
     pub(crate) fn info() -> AgentInfo {
         AgentInfo {
@@ -181,12 +227,16 @@ mod tests {
             }))
             .unwrap();
             state.totals.record(&report);
-            state.last = Some(report);
+            state.last = Some(report.into());
             shared.publish(&state);
         }
         let after = shared.pages();
-        let status: serde_json::Value =
-            serde_json::from_slice(after.status.as_deref().unwrap()).unwrap();
+        let page = after.status.as_ref().unwrap();
+        assert!(page.body.get().is_none(), "rendered before any request");
+        let body = page.body();
+        // Rendered once: the next request gets the same bytes.
+        assert!(Arc::ptr_eq(&body, &page.body()));
+        let status: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(status["node"], "n");
         let text = String::from_utf8(after.metrics.to_vec()).unwrap();
         assert!(text.contains("networktest_rounds_total 1\n"), "{text}");
@@ -194,7 +244,7 @@ mod tests {
         assert!(Arc::ptr_eq(&after.metrics, &shared.pages().metrics));
         assert!(!Arc::ptr_eq(&before.metrics, &after.metrics));
         assert!(Arc::ptr_eq(&before.waiting, &after.waiting));
-        let summary = Summary::parse(after.summary.as_deref().unwrap()).unwrap();
+        let summary = Summary::parse(&after.summary.as_ref().unwrap().json()).unwrap();
         assert_eq!(
             (summary.node.as_str(), summary.version.as_str()),
             ("n", "1.2.3")

@@ -2,6 +2,8 @@
 //! (a trait, so tests reach every path without sockets or peers).
 
 use super::published::Pages;
+#[cfg(test)]
+use super::published::StatusPage;
 use super::request::{self, Method};
 use super::response::{Chunk, Reply};
 use super::stats::{Stats, Status};
@@ -54,7 +56,7 @@ pub fn route(
             ],
         ),
         "/status.json" => match &pages.status {
-            Some(body) => Reply::new(Status::Ok, JSON, vec![Chunk::Shared(body.clone())]),
+            Some(page) => Reply::new(Status::Ok, JSON, vec![Chunk::Shared(page.body())]),
             None => Reply::new(
                 Status::Unavailable,
                 JSON,
@@ -67,7 +69,7 @@ pub fn route(
             None => Reply::text(Status::Unavailable, "no round completed yet\n"),
         },
         "/summary.json" => match &pages.summary {
-            Some(body) => Reply::new(Status::Ok, JSON, vec![Chunk::Shared(body.clone())]),
+            Some(lazy) => Reply::new(Status::Ok, JSON, vec![Chunk::Shared(lazy.json())]),
             None => Reply::new(
                 Status::Unavailable,
                 JSON,
@@ -137,8 +139,11 @@ mod tests {
     fn pages(ready: bool) -> Pages {
         Pages {
             metrics: Arc::from(&b"# TYPE x gauge\nx 1\n"[..]),
-            status: ready.then(|| Arc::from(&b"{\"node\":\"n\"}\n"[..])),
-            summary: ready.then(|| Arc::from(&b"{\"format\":1}\n"[..])),
+            status: ready.then(|| StatusPage::rendered(Arc::from(&b"{\"node\":\"n\"}\n"[..]))),
+            summary: ready.then(|| {
+                let s = crate::summary::Summary::parse(b"{\"format\":1,\"node\":\"n\"}").unwrap();
+                Arc::new(crate::summary::Lazy::ready(s))
+            }),
             waiting: Arc::from(&b"<body>no round yet</body>"[..]),
             building: Arc::from(&b"<body>building</body>"[..]),
         }
@@ -200,7 +205,9 @@ mod tests {
         );
         assert_eq!(get("/livez", true), (200, "ok\n".into()));
         assert_eq!(get("/readyz", true), (200, "ok\n".into()));
-        assert_eq!(get("/summary.json", true), (200, "{\"format\":1}\n".into()));
+        let (code, body) = get("/summary.json", true);
+        assert_eq!(code, 200);
+        assert!(body.starts_with("{\"format\":1,\"node\":\"n\""), "{body}");
         assert!(get("/", true).1.contains("the matrix"));
         assert!(get("/metrics", true)
             .1

@@ -21,7 +21,7 @@ use super::fetch::{self, FetchError};
 use super::model::{self, Input, Source};
 use super::page;
 use crate::kube::Snapshot;
-use crate::summary::Summary;
+use crate::summary::{self, Summary};
 use crate::view::metrics::AgentInfo;
 
 /// How refreshes are bounded.
@@ -141,7 +141,7 @@ pub struct Now {
 
 struct State {
     members: Option<Arc<Members>>,
-    own: Option<Arc<Summary>>,
+    own: Option<Arc<summary::Lazy>>,
     built: Option<Arc<Built>>,
     refreshing: bool,
     /// When starting a refresh thread last failed (warned about at most once a minute).
@@ -198,9 +198,10 @@ impl MatrixService {
         self.inner.lock().members = Some(Arc::new(members));
     }
 
-    /// This agent's own last summary (published once per round).
-    pub fn set_own(&self, own: Summary) {
-        self.inner.lock().own = Some(Arc::new(own));
+    /// This agent's own last summary (published once per round; made when a refresh needs
+    /// it).
+    pub fn set_own(&self, own: Arc<summary::Lazy>) {
+        self.inner.lock().own = Some(own);
     }
 
     /// What a page or `/matrix.json` request shows; starts a refresh when the matrix is
@@ -293,6 +294,7 @@ fn refresh(inner: &Inner) {
     let (Some(members), Some(own)) = (members, own) else {
         return;
     };
+    let own = own.get();
     let s = &inner.settings;
     let jobs = jobs(&members, &own, s.port);
     let fetch = |addr: SocketAddr, timeout: Duration| {
@@ -676,7 +678,11 @@ mod tests {
             peers: vec![],
             nodes: vec!["n1".into(), "n2".into()],
         });
-        svc.set_own(summary("n1", &["n1".to_string()], &[]));
+        svc.set_own(Arc::new(summary::Lazy::ready(summary(
+            "n1",
+            &["n1".to_string()],
+            &[],
+        ))));
         let first = svc.request();
         assert!(first.refreshing && first.built.is_none());
         for _ in 0..100 {
