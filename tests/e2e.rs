@@ -20,11 +20,11 @@ use cluster_box::slow_echo::SlowEcho;
 use cluster_box::status::{checks, failed_checks as failed, metric_sum};
 use cluster_box::{agent_pod_name as agent, need_root, node_name as node, Spec};
 use common::now;
+use common::rounds::{self, latest, next_rounds, set, ROUND_WAIT};
 use k8s_api_standin::Fault;
 use serde_json::Value;
 
 const AGENT: &str = env!("CARGO_BIN_EXE_k8s-network-test-daemonset");
-const ROUND_WAIT: Duration = Duration::from_secs(45);
 const N: usize = 4;
 /// How long the healthy cluster is watched for alerts: 90 rounds, which the lab's scaled
 /// `for:` durations make worth an hour and a half of a real cluster's rounds.
@@ -94,49 +94,9 @@ fn agent_args() -> Vec<String> {
     args
 }
 
-/// Asserts a round's failed checks, explaining the round (errors included) when they differ,
-/// and that it made every check a round of this cluster makes (no failure is also what a
-/// round without checks shows).
+/// [`rounds::expect_failed`] against a healthy round's number of checks.
 fn expect_failed(round: &Value, want: BTreeSet<String>, ctx: &Ctx) {
-    let got = failed(round);
-    if got != want {
-        let errors: Vec<String> = checks(round)
-            .iter()
-            .filter(|c| c["ok"] == false)
-            .map(|c| format!("{} {}: {}", c["kind"], c["target"], c["error"]))
-            .collect();
-        panic!(
-            "agent on {} (round at {}, api_error {}): failed {got:?}, want {want:?}; errors: {errors:#?}",
-            round["node"], round["started_at"], round["api_error"]
-        );
-    }
-    assert_eq!(
-        checks(round).len(),
-        ctx.healthy_checks,
-        "agent on {} (round at {}): as many checks as a healthy round",
-        round["node"],
-        round["started_at"]
-    );
-}
-
-fn set(items: &[String]) -> BTreeSet<String> {
-    items.iter().cloned().collect()
-}
-
-/// Waits for every agent's first round that started after `after`.
-fn next_rounds(lab: &Lab, after: &str) -> Vec<Value> {
-    (0..N)
-        .map(|i| lab.round_after(i, after, ROUND_WAIT))
-        .collect()
-}
-
-/// The latest start among `rounds`: the mark for the rounds after them.
-fn latest(rounds: &[Value]) -> String {
-    rounds
-        .iter()
-        .map(|r| r["started_at"].as_str().unwrap().to_string())
-        .max()
-        .unwrap()
+    rounds::expect_failed(round, &want, ctx.healthy_checks);
 }
 
 /// Polls until every agent has a round after `after` with no failed check; returns the

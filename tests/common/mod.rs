@@ -4,6 +4,7 @@
 //! lives here, because `cluster-box` cannot depend on the agent.
 #![allow(dead_code, unused_imports)]
 
+pub mod rounds;
 pub mod synthetic;
 
 pub use cluster_box::netns::*;
