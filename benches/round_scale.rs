@@ -58,6 +58,7 @@ fn stages(nodes: usize) -> Vec<(&'static str, Duration)> {
     let reach = Reach {
         peers: Some(10),
         dns_instance_peers: Some(50),
+        pod_path_peers: Some(50),
     };
     let mut planner = Planner::new("cluster.local", "node-0000", reach);
     let writer = Writer {
@@ -133,6 +134,7 @@ fn main() {
         let reach = Reach {
             peers: Some(10),
             dns_instance_peers: Some(50),
+            pod_path_peers: Some(50),
         };
         median(|| drop(Planner::new("cluster.local", "node-0000", reach).plan(&snapshot)))
     };

@@ -45,6 +45,7 @@ pub const FLAGS: &[Flag] = &[
     Flag { name: "startup-grace", env: "NETTEST_STARTUP_GRACE", value: Some("DUR"), default: D::Value("2m"), help: "How long an agent pod may be not Ready (or a new node without an agent) before it counts as missing; failures meanwhile are skipped" },
     Flag { name: "report-going-away", env: "NETTEST_REPORT_GOING_AWAY", value: None, default: D::None, help: "Fail (rather than skip) the checks of nodes being deleted or scaled down and of agent pods terminating or starting" },
     Flag { name: "dns-instance-peers", env: "NETTEST_DNS_INSTANCE_PEERS", value: Some("N"), default: D::Value("50"), help: "Query each DNS instance directly (and reverse-look it up) from N agents only, chosen by rendezvous hashing" },
+    Flag { name: "pod-path-peers", env: "NETTEST_POD_PATH_PEERS", value: Some("N"), default: D::Value("50"), help: "Make each agent pod's pod-tcp and pod-mtu checks from N agents only (besides its own), chosen by rendezvous hashing; pod pings stay with every agent" },
 ];
 
 /// The nodes the DaemonSet runs on, as a label selector: k8s.yml's node affinity (a unit
@@ -238,6 +239,7 @@ impl Config {
             Some(_) => Some(number_flag(args, "peers", 1, 1_000_000)?),
         };
         let dns_instance_peers = number_flag(args, "dns-instance-peers", 1, 1_000_000)?;
+        let pod_path_peers = number_flag(args, "pod-path-peers", 1, 1_000_000)?;
         Ok(Config {
             node_name,
             pod_name,
@@ -262,6 +264,7 @@ impl Config {
             reach: crate::plan::Reach {
                 peers: peers.and_then(|k| usize::try_from(k).ok()),
                 dns_instance_peers: usize::try_from(dns_instance_peers).ok(),
+                pod_path_peers: usize::try_from(pod_path_peers).ok(),
             },
             expect_agent_on: value(args, "expect-agent-on")?.trim().to_string(),
             alarms: crate::alarms::Policy {
@@ -432,6 +435,10 @@ mod tests {
             c.reach.dns_instance_peers.map(|n| n.to_string()),
             Some(doc("dns-instance-peers"))
         );
+        assert_eq!(
+            c.reach.pod_path_peers.map(|n| n.to_string()),
+            Some(doc("pod-path-peers"))
+        );
         // And the literal values, as an operator reads them in the README.
         assert_eq!(
             (c.interval, c.timeout, c.dns_timeout),
@@ -462,6 +469,7 @@ mod tests {
             ("max-pps", "-1"),
             ("peers", "0"),
             ("dns-instance-peers", "0"),
+            ("pod-path-peers", "0"),
         ] {
             let e = config(&["--node-name", "n", &format!("--{flag}"), value]).unwrap_err();
             assert_eq!(e.reason(), "invalid");

@@ -604,6 +604,7 @@ fn check_plan(snap: &Snapshot, domain: &str) {
     let reach = crate::plan::Reach {
         peers: Some(1),
         dns_instance_peers: Some(1),
+        pod_path_peers: Some(1),
     };
     let reduced = crate::plan::Planner::new(domain, me, reach).plan(snap);
     let full: std::collections::HashSet<_> = plan.checks.iter().map(|p| &p.key).collect();

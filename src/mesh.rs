@@ -1,5 +1,6 @@
 //! The reduced mesh (pure): which targets this agent probes when each target is to be probed
-//! by only `k` agents (`--peers`, `--dns-instance-peers`), by rendezvous hashing.
+//! by only `k` agents (`--peers`, `--dns-instance-peers`,
+//! `--pod-path-peers`), by rendezvous hashing.
 //!
 //! For every target, each candidate source gets a score, a fixed hash of (source, target);
 //! the `k` candidates with the highest scores probe it. Every agent ranks the same way from
@@ -20,6 +21,8 @@ use crate::hash::{fnv1a, mix};
 pub enum Domain {
     Node,
     DnsInstance,
+    /// The agent pods' `pod-tcp` and `pod-mtu` checks (`--pod-path-peers`).
+    PodPath,
 }
 
 impl Domain {
@@ -27,6 +30,7 @@ impl Domain {
         match self {
             Domain::Node => 0x6e6f_6465,
             Domain::DnsInstance => 0x646e_7369,
+            Domain::PodPath => 0x7061_7468,
         }
     }
 }

@@ -117,6 +117,10 @@ pub struct Reach {
     /// Each DNS instance (its direct query and its reverse lookup) is checked by this many
     /// agents; `None`: by every agent (`--dns-instance-peers`).
     pub dns_instance_peers: Option<usize>,
+    /// Each agent pod's `pod-tcp` and `pod-mtu` checks are made by this many agents besides
+    /// its own (among those that check its node); `None`: by every agent
+    /// (`--pod-path-peers`). Its pod pings stay with every agent that checks its node.
+    pub pod_path_peers: Option<usize>,
 }
 
 impl Reach {
@@ -124,6 +128,7 @@ impl Reach {
     pub const FULL: Reach = Reach {
         peers: None,
         dns_instance_peers: None,
+        pod_path_peers: None,
     };
 }
 
@@ -137,6 +142,7 @@ pub struct Planner {
     dns_service: (String, String),
     nodes: Option<Mesh>,
     dns: Option<Mesh>,
+    pod_paths: Option<Mesh>,
     /// The agents' port, for `pod-tcp`.
     port: u16,
     /// Whether to plan `pod-mtu` checks (the pod's MTU is known).
@@ -161,6 +167,7 @@ impl Planner {
             dns: reach
                 .dns_instance_peers
                 .map(|k| Mesh::new(Domain::DnsInstance, k)),
+            pod_paths: reach.pod_path_peers.map(|k| Mesh::new(Domain::PodPath, k)),
             port: AGENT_PORT,
             mtu: true,
         }
@@ -214,9 +221,13 @@ impl Planner {
         let node_share = share(&mut self.nodes, me, &sources, || {
             rows.iter().map(|r| r.node).collect()
         });
+        let path_share = share(&mut self.pod_paths, me, &sources, || {
+            rows.iter().map(|r| r.node).collect()
+        });
         for row in &rows {
             if row.node == me || node_share.is_none_or(|s| s.contains(row.node)) {
-                plan_row(row, self.port, self.mtu, &mut out);
+                let paths = row.node == me || path_share.is_none_or(|s| s.contains(row.node));
+                plan_row(row, self.port, paths, self.mtu && paths, &mut out);
             }
         }
         out
@@ -284,10 +295,10 @@ fn rows(snapshot: &Snapshot) -> Vec<Row<'_>> {
     rows
 }
 
-/// A node's checks: a host ping per host IP, then a pod ping, a handshake with `port` and
-/// (with `mtu`) a large don't-fragment echo per IP of its agent pod, or a failed
+/// A node's checks: a host ping per host IP, then a pod ping, (with `tcp`) a handshake with
+/// `port` and (with `mtu`) a large don't-fragment echo per IP of its agent pod, or a failed
 /// `node-without-agent` check.
-fn plan_row(row: &Row<'_>, port: u16, mtu: bool, out: &mut Plan) {
+fn plan_row(row: &Row<'_>, port: u16, tcp: bool, mtu: bool, out: &mut Plan) {
     let node = row.node;
     for ip in &row.host_ips {
         out.push(
@@ -303,7 +314,7 @@ fn plan_row(row: &Row<'_>, port: u16, mtu: bool, out: &mut Plan) {
                     Probe::Echo { addr: *ip },
                 );
             }
-            for ip in &pod.pod_ips {
+            for ip in pod.pod_ips.iter().filter(|_| tcp) {
                 out.push(
                     CheckKey::new(CheckKind::PodTcp, node, &pod.name, &ip.to_string()),
                     Probe::Connect {
@@ -787,6 +798,7 @@ mod tests {
         let reach = Reach {
             peers: Some(4),
             dns_instance_peers: None,
+            pod_path_peers: None,
         };
         let mut by_node: BTreeMap<String, usize> = BTreeMap::new();
         for i in 0..59 {
@@ -839,6 +851,7 @@ mod tests {
         let reach = Reach {
             peers: None,
             dns_instance_peers: Some(7),
+            pod_path_peers: None,
         };
         let mut queried: BTreeMap<String, usize> = BTreeMap::new();
         for i in 0..99 {
@@ -867,11 +880,52 @@ mod tests {
     }
 
     #[test]
+    fn pod_paths_are_shared_out_and_pod_pings_stay_everywhere() {
+        let s = cluster(60, 2); // 60 nodes, 59 of them with an agent
+        let reach = Reach {
+            peers: None,
+            dns_instance_peers: None,
+            pod_path_peers: Some(5),
+        };
+        let mut checked: BTreeMap<String, usize> = BTreeMap::new();
+        for i in 0..59 {
+            let me = format!("n{i}");
+            let p = Planner::new("x", &me, reach).plan(&s);
+            let count = |k: CheckKind| p.checks.iter().filter(|c| c.key.kind == k).count();
+            assert_eq!(count(CheckKind::PodPing), 59, "pod pings: the full mesh");
+            assert_eq!(count(CheckKind::HostPing), 60);
+            let tcp: BTreeSet<String> = of(&p, CheckKind::PodTcp)
+                .iter()
+                .map(|c| c.0.to_string())
+                .collect();
+            let mtu: BTreeSet<String> = of(&p, CheckKind::PodMtu)
+                .iter()
+                .map(|c| c.0.to_string())
+                .collect();
+            assert_eq!(tcp, mtu, "{me}: a handshake and a large echo go together");
+            assert!(tcp.contains(&me), "{me}: its own pod's too");
+            for n in tcp.into_iter().filter(|n| *n != me) {
+                *checked.entry(n).or_default() += 1;
+            }
+        }
+        // Every pod by exactly 5 agents besides its own.
+        assert_eq!(checked.len(), 59);
+        assert!(checked.values().all(|n| *n == 5), "{checked:?}");
+        // A limit that covers everyone is the full plan.
+        let reach = Reach {
+            pod_path_peers: Some(59),
+            ..reach
+        };
+        assert_eq!(Planner::new("x", "n3", reach).plan(&s), plan(&s, "x"));
+    }
+
+    #[test]
     fn the_planner_keeps_its_choice_while_members_stay() {
         let s = cluster(80, 3);
         let reach = Reach {
             peers: Some(3),
             dns_instance_peers: Some(2),
+            pod_path_peers: None,
         };
         let mut planner = Planner::new("x", "n5", reach);
         let first = planner.plan(&s);

@@ -142,6 +142,7 @@ fn promtool_accepts_realistic_scrape() {
         reach: Reach {
             peers: None,
             dns_instance_peers: Some(50),
+            pod_path_peers: Some(50),
         },
     });
     let text = render(Some(&report), &totals, &info());

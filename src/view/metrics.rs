@@ -556,11 +556,12 @@ fn render_reporting(out: &mut Out, r: &Reporting) {
     out.family(
         "networktest_mesh_peers",
         "gauge",
-        "How many agents check each target: each node besides its own agent (--peers), each DNS instance (--dns-instance-peers); +Inf when every agent does.",
+        "How many agents check each target: each node besides its own agent (--peers), each DNS instance (--dns-instance-peers), each agent pod's pod-tcp and pod-mtu (--pod-path-peers); +Inf when every agent does.",
     );
     for (target, k) in [
         ("node", r.reach.peers),
         ("dns-instance", r.reach.dns_instance_peers),
+        ("pod-path", r.reach.pod_path_peers),
     ] {
         let k = k.map_or(f64::INFINITY, |k| k as f64);
         out.sample("networktest_mesh_peers", &[("target", target)], k);
@@ -1007,6 +1008,7 @@ mod tests {
             reach: Reach {
                 peers: Some(3),
                 dns_instance_peers: None,
+                pod_path_peers: None,
             },
         });
         let mut gone = on_node(4, None);
