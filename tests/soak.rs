@@ -151,6 +151,8 @@ fn soak_with_churn_and_scrapes() {
                 .ip(&["addr", "add", &format!("{a}/24"), "dev", "eth0"]);
         }
     }
+    // The churn pods' port, for the agent's `pod-tcp` checks.
+    let _churn_port = cluster_box::netns::Acceptor::start(&lab.cluster.nodes[1].ns.name, 8123);
     let pid = lab.agent_pid(0).expect("agent 0 runs");
     println!("soak: {rounds} rounds of {} (pid {pid})", binary.display());
 

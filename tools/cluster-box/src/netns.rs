@@ -173,3 +173,53 @@ pub fn add_addresses(ns: &Netns, dev: &str, addrs: &[std::net::IpAddr]) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A TCP port in a namespace that accepts every connection and closes it at once: the agents'
+/// port where no agent runs (addresses standing in for pods), for the `pod-tcp` checks, which
+/// only make a handshake. Listens on the wildcard address, so it answers for every local
+/// address of the namespace; stops when dropped.
+pub struct Acceptor {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Acceptor {
+    /// Listens on `port` of every IPv4 address of namespace `ns`.
+    pub fn start(ns: &str, port: u16) -> Acceptor {
+        use socket2::{Domain, Socket, Type};
+        use std::sync::atomic::Ordering;
+        let listener = run_in(ns, move || -> std::io::Result<std::net::TcpListener> {
+            let s = Socket::new(Domain::IPV4, Type::STREAM, None)?;
+            s.set_reuse_address(true)?;
+            let any = std::net::SocketAddr::from(([0, 0, 0, 0], port));
+            s.bind(&any.into())?;
+            // Room for a whole round's handshakes arriving at once.
+            s.listen(4096)?;
+            s.set_nonblocking(true)?;
+            Ok(s.into())
+        })
+        .expect("listen in the namespace");
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            while !flag.load(Ordering::Relaxed) {
+                if listener.accept().is_err() {
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+            }
+        });
+        Acceptor {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Acceptor {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
