@@ -295,7 +295,9 @@ fn a_stale_member_list_says_how_old_it_is() {
             ages.push(r["snapshot_age_seconds"].as_f64().unwrap());
         }
     }
-    assert!(ages[0] >= 1.0 && ages[1] > ages[0], "ages {ages:?}");
+    // The first round after the fault may come just after the last good discovery (an age
+    // below a second); the next one is older by about an interval.
+    assert!(ages[0] > 0.0 && ages[1] > ages[0] + 0.5, "ages {ages:?}");
     let scrape = lab.agent_get(0, "/prometheus.report").unwrap().body;
     let gauge: f64 = scrape
         .lines()
