@@ -110,6 +110,19 @@ fn churn_addrs(k: u8) -> (Ipv4Addr, Ipv4Addr) {
     )
 }
 
+/// The scraper thread: stopped and joined when dropped, also when the test fails, so that its
+/// share of the lab goes and the lab's namespaces and processes are removed.
+struct Scraper(Arc<AtomicBool>, Option<std::thread::JoinHandle<()>>);
+
+impl Drop for Scraper {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+        if let Some(t) = self.1.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 #[test]
 fn soak_with_churn_and_scrapes() {
     if !need_root("soak_with_churn_and_scrapes") {
@@ -160,9 +173,10 @@ fn soak_with_churn_and_scrapes() {
     let stop = Arc::new(AtomicBool::new(false));
     let scrapes = Arc::new(AtomicU64::new(0));
     let lab = Arc::new(lab);
-    let scraper = {
+    let mut scraper = Scraper(stop.clone(), None);
+    scraper.1 = {
         let (lab, stop, scrapes) = (lab.clone(), stop.clone(), scrapes.clone());
-        std::thread::spawn(move || {
+        Some(std::thread::spawn(move || {
             while !stop.load(Ordering::Relaxed) {
                 for path in ["/prometheus.report", "/status.json", "/livez"] {
                     if lab.agent_get(0, path).is_ok_and(|r| r.status == 200) {
@@ -171,7 +185,7 @@ fn soak_with_churn_and_scrapes() {
                 }
                 std::thread::sleep(Duration::from_millis(100));
             }
-        })
+        }))
     };
 
     let start = Instant::now();
@@ -225,8 +239,7 @@ fn soak_with_churn_and_scrapes() {
             lab.api.set_cluster(churned(&lab, generation));
         }
     }
-    stop.store(true, Ordering::Relaxed);
-    scraper.join().unwrap();
+    drop(scraper);
     let base = baseline.expect("baseline taken");
     println!(
         "soak: round {seen}: {last:?}; peak RSS {peak_rss} KiB; {} scrapes; {generation} membership changes; {:?}",
