@@ -2,12 +2,17 @@
 //! rounds (pure). One round's single echo per target cannot show a 1-2% loss; the window's
 //! sums can, and the rules count per node how many agents see loss towards it.
 //!
-//! Memory: one entry per path (a host or pod ping target) with a ring of [`WINDOW_ROUNDS`]
-//! counts; a path not probed for a whole window is forgotten.
+//! Memory: one entry per path (a host or pod ping target), keyed by a 64-bit hash of its key,
+//! with a ring of [`WINDOW_ROUNDS`] small counts (about 80 bytes a path, 10,000 paths at 5,000
+//! nodes); only paths that lost an echo within the window keep their key's strings, for their
+//! series. A path not probed for a whole window is forgotten. Two paths whose keys hash alike
+//! (about 1 in 10^11 for 10,000 paths) would share counts; the hasher is seeded per agent.
 
+use std::collections::hash_map::RandomState;
 use std::collections::{BTreeMap, HashMap};
+use std::hash::BuildHasher;
 
-use crate::report::{CheckKey, CheckKind, RoundReport};
+use crate::report::{Check, CheckKey, CheckKind, RoundReport};
 
 /// Rounds in the window: 15 minutes at the default one-minute interval.
 pub const WINDOW_ROUNDS: usize = 15;
@@ -21,10 +26,12 @@ pub const KINDS: [CheckKind; 2] = [CheckKind::HostPing, CheckKind::PodPing];
 /// One path's counts of the last rounds, by round number modulo the window.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Ring {
-    /// (sent, lost) of round `r` at `r % WINDOW_ROUNDS`, for rounds up to `last`.
-    slots: [(u32, u32); WINDOW_ROUNDS],
+    /// (sent, lost) of round `r` at `r % WINDOW_ROUNDS`, for rounds up to `last` (`--count`
+    /// is at most 100, so 16 bits hold them).
+    slots: [(u16, u16); WINDOW_ROUNDS],
     /// The last round that probed this path.
     last: u64,
+    kind: CheckKind,
 }
 
 /// Echoes sent and lost over the window, of one path or one kind.
@@ -35,9 +42,13 @@ pub struct Counts {
 }
 
 /// The window of every path; [`LossWindow::record`] adds a round.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct LossWindow {
-    paths: HashMap<CheckKey, Ring>,
+    /// Every path's ring, by the hash of its key.
+    paths: HashMap<u64, Ring>,
+    /// The keys of the paths that lost an echo within the window.
+    lossy_keys: HashMap<u64, CheckKey>,
+    hasher: RandomState,
     /// Rounds recorded so far.
     rounds: u64,
 }
@@ -51,10 +62,11 @@ impl LossWindow {
             if !KINDS.contains(&c.kind) || c.sent == 0 {
                 continue;
             }
-            let key = CheckKey::new(c.kind, &c.target_node, &c.target, &c.address);
-            let ring = self.paths.entry(key).or_insert(Ring {
+            let hash = self.hash(c);
+            let ring = self.paths.entry(hash).or_insert(Ring {
                 slots: [(0, 0); WINDOW_ROUNDS],
                 last: now,
+                kind: c.kind,
             });
             // Rounds since its last one that did not probe it count nothing.
             let gap = now.saturating_sub(ring.last).min(WINDOW_ROUNDS as u64);
@@ -63,13 +75,29 @@ impl LossWindow {
                     *s = (0, 0);
                 }
             }
+            let lost = c.sent.saturating_sub(c.received);
             if let Some(s) = ring.slots.get_mut(slot(now)) {
-                *s = (c.sent, c.sent.saturating_sub(c.received));
+                *s = (small(c.sent), small(lost));
             }
             ring.last = now;
+            if lost > 0 && !self.lossy_keys.contains_key(&hash) {
+                let key = CheckKey::new(c.kind, &c.target_node, &c.target, &c.address);
+                self.lossy_keys.insert(hash, key);
+            }
         }
         self.paths
             .retain(|_, ring| now.saturating_sub(ring.last) < WINDOW_ROUNDS as u64);
+        let (paths, first) = (&self.paths, self.first_round());
+        self.lossy_keys.retain(|hash, _| {
+            paths
+                .get(hash)
+                .is_some_and(|ring| counts(ring, first).lost > 0)
+        });
+    }
+
+    fn hash(&self, c: &Check) -> u64 {
+        let key = (c.kind, &c.target_node, &c.target, &c.address);
+        self.hasher.hash_one(key)
     }
 
     /// Rounds in the window so far (fewer than [`WINDOW_ROUNDS`] just after the start).
@@ -79,24 +107,19 @@ impl LossWindow {
             .min(WINDOW_ROUNDS)
     }
 
-    /// A path's sums over the window.
-    fn counts(&self, ring: &Ring) -> Counts {
-        let first = self.rounds.saturating_sub(WINDOW_ROUNDS as u64 - 1).max(1);
-        (first..=ring.last.min(self.rounds))
-            .filter_map(|r| ring.slots.get(slot(r)))
-            .fold(Counts::default(), |acc, (s, l)| Counts {
-                sent: acc.sent + u64::from(*s),
-                lost: acc.lost + u64::from(*l),
-            })
+    /// The oldest round in the window.
+    fn first_round(&self) -> u64 {
+        self.rounds.saturating_sub(WINDOW_ROUNDS as u64 - 1).max(1)
     }
 
     /// Every kind of [`KINDS`] with its sums over all paths.
     pub fn by_kind(&self) -> BTreeMap<CheckKind, Counts> {
         let mut out: BTreeMap<CheckKind, Counts> =
             KINDS.iter().map(|k| (*k, Counts::default())).collect();
-        for (key, ring) in &self.paths {
-            let c = self.counts(ring);
-            let e = out.entry(key.kind).or_default();
+        let first = self.first_round();
+        for ring in self.paths.values() {
+            let c = counts(ring, first);
+            let e = out.entry(ring.kind).or_default();
             e.sent += c.sent;
             e.lost += c.lost;
         }
@@ -106,10 +129,11 @@ impl LossWindow {
     /// The paths that lost echoes in the window, the most lost first (then by key), at most
     /// `cap`; and how many more there are.
     pub fn lossy(&self, cap: usize) -> (Vec<(&CheckKey, Counts)>, usize) {
+        let first = self.first_round();
         let mut all: Vec<(&CheckKey, Counts)> = self
-            .paths
+            .lossy_keys
             .iter()
-            .map(|(k, ring)| (k, self.counts(ring)))
+            .filter_map(|(hash, key)| Some((key, counts(self.paths.get(hash)?, first))))
             .filter(|(_, c)| c.lost > 0)
             .collect();
         all.sort_by(|a, b| b.1.lost.cmp(&a.1.lost).then_with(|| a.0.cmp(b.0)));
@@ -117,6 +141,21 @@ impl LossWindow {
         all.truncate(cap);
         (all, omitted)
     }
+}
+
+/// A path's sums over the window that begins at round `first`.
+fn counts(ring: &Ring, first: u64) -> Counts {
+    (first..=ring.last)
+        .filter_map(|r| ring.slots.get(slot(r)))
+        .fold(Counts::default(), |acc, (s, l)| Counts {
+            sent: acc.sent + u64::from(*s),
+            lost: acc.lost + u64::from(*l),
+        })
+}
+
+/// A count as stored in a ring slot.
+fn small(n: u32) -> u16 {
+    u16::try_from(n).unwrap_or(u16::MAX)
 }
 
 fn slot(round: u64) -> usize {
@@ -129,19 +168,7 @@ mod tests {
     use crate::report::{Check, Reason};
 
     fn round(checks: Vec<Check>) -> RoundReport {
-        RoundReport {
-            node: "n0".into(),
-            pod: "a0".into(),
-            started_at: String::new(),
-            duration_seconds: 0.0,
-            errors: 0,
-            checks,
-            changes: vec![],
-            first_round: false,
-            api_error: None,
-            snapshot_age_seconds: 0.0,
-            resolver: None,
-        }
+        RoundReport::new("n0", "a0", checks)
     }
 
     fn ping(kind: CheckKind, node: &str, sent: u32, received: u32) -> Check {
@@ -189,6 +216,8 @@ mod tests {
         // One more round: the lossy one slid out.
         w.record(&round(vec![ping(CheckKind::HostPing, "n1", 5, 5)]));
         assert!(w.lossy(10).0.is_empty());
+        // Its key's strings went with it: only lossy paths keep them.
+        assert!(w.lossy_keys.is_empty());
         // A path not probed for a window is forgotten; one probed again starts afresh.
         for _ in 0..WINDOW_ROUNDS {
             w.record(&round(vec![ping(CheckKind::PodPing, "n2", 1, 0)]));
@@ -198,6 +227,7 @@ mod tests {
             Counts { sent: 0, lost: 0 }
         );
         assert_eq!(w.paths.len(), 1);
+        assert_eq!(w.lossy_keys.len(), 1);
         let (lossy, _) = w.lossy(10);
         assert_eq!(lossy[0].1, Counts { sent: 15, lost: 15 });
     }

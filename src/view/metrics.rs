@@ -108,7 +108,7 @@ impl Histogram {
 
 /// What accumulates across rounds. The agent keeps one, calls [`Totals::record`] after each
 /// round and [`Totals::api_error`] on each failed API request, and passes it to [`render`].
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Totals {
     /// Which targets get series of their own.
     pub target_series: TargetSeries,
@@ -756,17 +756,10 @@ mod tests {
 
     fn report(checks: Vec<Check>) -> RoundReport {
         RoundReport {
-            node: "node-1".into(),
-            pod: "agent-x".into(),
             started_at: "2026-01-01T00:00:00Z".into(),
             duration_seconds: 1.25,
-            errors: checks.iter().filter(|c| c.is_failed()).count(),
-            checks,
-            changes: vec![],
             first_round: false,
-            api_error: None,
-            snapshot_age_seconds: 0.0,
-            resolver: None,
+            ..RoundReport::new("node-1", "agent-x", checks)
         }
     }
 
