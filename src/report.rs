@@ -449,6 +449,34 @@ pub struct Resolver {
 }
 
 impl RoundReport {
+    /// The first round of agent `pod` on `node` with `checks` (its error count from them);
+    /// the rest at its neutral value: no start time or duration, no API error, a fresh
+    /// snapshot, resolver unknown. [`RoundReport::compared_with`] makes it a later round.
+    pub fn new(node: &str, pod: &str, checks: Vec<Check>) -> RoundReport {
+        RoundReport {
+            node: node.to_string(),
+            pod: pod.to_string(),
+            started_at: String::new(),
+            duration_seconds: 0.0,
+            errors: checks.iter().filter(|c| c.is_failed()).count(),
+            checks,
+            changes: Vec::new(),
+            first_round: true,
+            api_error: None,
+            snapshot_age_seconds: 0.0,
+            resolver: None,
+        }
+    }
+
+    /// This round after one whose checks were `previous`: its status changes since then.
+    pub fn compared_with(self, previous: &[Check]) -> RoundReport {
+        RoundReport {
+            changes: diff(previous, &self.checks),
+            first_round: false,
+            ..self
+        }
+    }
+
     /// The nodes the round has rows for (the log's `Testing N nodes`): the distinct target
     /// nodes of the checks shown in node rows (every kind that is not a cluster-wide line).
     pub fn node_count(&self) -> usize {

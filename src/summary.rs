@@ -328,17 +328,10 @@ mod tests {
 
     fn report(checks: Vec<Check>) -> RoundReport {
         RoundReport {
-            node: "node-1".into(),
-            pod: "agent-1".into(),
             started_at: "2026-11-30T08:00:00.000Z".into(),
             duration_seconds: 1.0,
-            errors: checks.iter().filter(|c| c.is_failed()).count(),
-            checks,
-            changes: vec![],
             first_round: false,
-            api_error: None,
-            snapshot_age_seconds: 0.0,
-            resolver: None,
+            ..RoundReport::new("node-1", "agent-1", checks)
         }
     }
 

@@ -155,17 +155,8 @@ fn every_kind_goes_through_the_plan_the_round_and_every_view() {
 
     // Round 1: every probe passes; compared with an empty round, every check is new.
     let empty = RoundReport {
-        node: "n1".into(),
-        pod: "agent-1".into(),
         started_at: "2026-11-29T10:00:00.000Z".into(),
-        duration_seconds: 0.0,
-        errors: 0,
-        checks: vec![],
-        changes: vec![],
-        first_round: true,
-        api_error: None,
-        snapshot_age_seconds: 0.0,
-        resolver: None,
+        ..RoundReport::new("n1", "agent-1", vec![])
     };
     let passing = Fake::new(false);
     let first = run(&plan, &passing, &empty);

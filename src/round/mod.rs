@@ -23,7 +23,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::icmp::Prober;
 use crate::plan::{Plan, Probe};
-use crate::report::{self, Check, Measured, Reason, RoundReport};
+use crate::report::{Check, Measured, Reason, RoundReport};
 
 /// Who is running the round, and the previous round to compare with.
 pub struct Context<'a> {
@@ -232,22 +232,17 @@ pub fn assemble(
     took: Duration,
     checks: Vec<Check>,
 ) -> RoundReport {
-    let changes = match ctx.previous {
-        Some(prev) => report::diff(&prev.checks, &checks),
-        None => Vec::new(),
+    let report = RoundReport::new(ctx.node, ctx.pod, checks);
+    let report = match ctx.previous {
+        Some(prev) => report.compared_with(&prev.checks),
+        None => report,
     };
     RoundReport {
-        node: ctx.node.to_string(),
-        pod: ctx.pod.to_string(),
         started_at: crate::timefmt::rfc3339(started),
         duration_seconds: took.as_secs_f64(),
-        errors: checks.iter().filter(|c| c.is_failed()).count(),
-        checks,
-        changes,
-        first_round: ctx.previous.is_none(),
         api_error: ctx.api_error.clone(),
         snapshot_age_seconds: ctx.snapshot_age.as_secs_f64(),
-        resolver: None,
+        ..report
     }
 }
 

@@ -207,7 +207,7 @@ fn check_line<'a>(r: &'a RoundReport, c: &'a Check, was: Option<&'static str>) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::{diff, CheckKind, Reason};
+    use crate::report::{CheckKind, Reason};
     use serde_json::Value;
 
     fn check(kind: CheckKind, node: &str, target: &str, ok: bool) -> Check {
@@ -228,17 +228,9 @@ mod tests {
 
     fn report(checks: Vec<Check>, prev: &[Check]) -> RoundReport {
         RoundReport {
-            node: "node-1".into(),
-            pod: "agent-1".into(),
             started_at: "2026-11-30T08:00:00.000Z".into(),
             duration_seconds: 1.0,
-            errors: checks.iter().filter(|c| c.is_failed()).count(),
-            changes: diff(prev, &checks),
-            checks,
-            first_round: false,
-            api_error: None,
-            snapshot_age_seconds: 0.0,
-            resolver: None,
+            ..RoundReport::new("node-1", "agent-1", checks).compared_with(prev)
         }
     }
 

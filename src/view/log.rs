@@ -440,32 +440,26 @@ mod tests {
             outcome: Outcome::failed(Reason::NoAgent, "no agent pod on this node"),
             ..check(CheckKind::NodeWithoutAgent, "n3", "n3", "", None)
         };
+        let checks = vec![
+            rev,
+            check(CheckKind::HostPing, "n1", "n1", "198.18.0.1", Some(0.00005)),
+            check(
+                CheckKind::PodPing,
+                "n1",
+                "agent-1",
+                "198.18.100.1",
+                Some(0.00007),
+            ),
+            check(CheckKind::HostPing, "n2", "n2", "198.18.0.2", Some(0.0002)),
+            check(CheckKind::PodPing, "n2", "agent-2", "198.18.100.2", None),
+            check(CheckKind::HostPing, "n3", "n3", "198.18.0.3", Some(0.0003)),
+            missing,
+        ];
         RoundReport {
-            node: "n1".into(),
-            pod: "agent-1".into(),
             started_at: "2026-11-29T10:00:00.000Z".into(),
             duration_seconds: 1.0123,
-            errors: 2,
-            checks: vec![
-                rev,
-                check(CheckKind::HostPing, "n1", "n1", "198.18.0.1", Some(0.00005)),
-                check(
-                    CheckKind::PodPing,
-                    "n1",
-                    "agent-1",
-                    "198.18.100.1",
-                    Some(0.00007),
-                ),
-                check(CheckKind::HostPing, "n2", "n2", "198.18.0.2", Some(0.0002)),
-                check(CheckKind::PodPing, "n2", "agent-2", "198.18.100.2", None),
-                check(CheckKind::HostPing, "n3", "n3", "198.18.0.3", Some(0.0003)),
-                missing,
-            ],
-            changes: vec![],
             first_round: false,
-            api_error: None,
-            snapshot_age_seconds: 0.0,
-            resolver: None,
+            ..RoundReport::new("n1", "agent-1", checks)
         }
     }
 
