@@ -12,7 +12,6 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
 use cluster_box::lab::{Lab, Options, FAST_ROUNDS};
@@ -70,20 +69,9 @@ fn e2e_scenarios() {
         prometheus: true,
     });
     let mut ctx = Ctx::default();
-    for (i, (name, scenario)) in SCENARIOS.iter().enumerate() {
-        let n = format!("{} of {}", i + 1, SCENARIOS.len());
-        eprintln!("e2e scenario {n}: {name}");
-        let started = Instant::now();
-        if let Err(e) = catch_unwind(AssertUnwindSafe(|| scenario(&mut lab, &mut ctx))) {
-            let why = e
-                .downcast_ref::<String>()
-                .map(String::as_str)
-                .or_else(|| e.downcast_ref::<&str>().copied())
-                .unwrap_or("(no message)");
-            panic!("e2e scenario `{name}` ({n}) failed: {why}");
-        }
-        eprintln!("e2e scenario {n}: {name} passed in {:?}", started.elapsed());
-    }
+    common::scenarios::run("e2e", Some("E2E_ONLY"), &SCENARIOS, |scenario: Scenario| {
+        scenario(&mut lab, &mut ctx)
+    });
 }
 
 /// The lab's fast rounds, and a start-up grace period of two of them (an agent pod that

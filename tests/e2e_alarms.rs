@@ -112,18 +112,12 @@ fn e2e_alarms_scenarios() {
     // 2 families x 4 nodes x (host ping, pod ping, pod handshake, large pod echo) + the API
     // check + 2 lookups + 2 service reverse + 4 instances x (reverse + query).
     assert_eq!(planned, 2 * 4 * N + 1 + 2 + 2 + 4 * 2);
-    for (i, (name, scenario)) in SCENARIOS.iter().enumerate() {
-        let n = format!("{} of {}", i + 1, SCENARIOS.len());
-        eprintln!("e2e_alarms scenario {n}: {name}");
-        if let Err(e) = catch_unwind(AssertUnwindSafe(|| scenario(&mut lab, planned))) {
-            let why = e
-                .downcast_ref::<String>()
-                .map(String::as_str)
-                .or_else(|| e.downcast_ref::<&str>().copied())
-                .unwrap_or("(no message)");
-            panic!("e2e_alarms scenario `{name}` ({n}) failed: {why}");
-        }
-    }
+    common::scenarios::run(
+        "e2e_alarms",
+        Some("E2E_ALARMS"),
+        &SCENARIOS,
+        |scenario: Scenario| scenario(&mut lab, planned),
+    );
 }
 
 /// Healthy: every check of both families passes, JSON says which family each is, the

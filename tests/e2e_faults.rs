@@ -50,9 +50,6 @@ fn e2e_fault_scenarios() {
     if !need_root("e2e_fault_scenarios") {
         return;
     }
-    let only: Option<BTreeSet<String>> = std::env::var("E2E_FAULTS")
-        .ok()
-        .map(|v| v.split(',').map(|s| s.trim().to_string()).collect());
     let mut lab = Lab::start(Options {
         spec: Spec::default(),
         binary: AGENT.into(),
@@ -60,26 +57,12 @@ fn e2e_fault_scenarios() {
         prometheus: true,
     });
     let mut ctx = Ctx::default();
-    for (i, (name, scenario)) in SCENARIOS.iter().enumerate() {
-        if i > 0 && only.as_ref().is_some_and(|o| !o.contains(*name)) {
-            continue;
-        }
-        let n = format!("{} of {}", i + 1, SCENARIOS.len());
-        eprintln!("e2e fault scenario {n}: {name}");
-        let started = Instant::now();
-        if let Err(e) = catch_unwind(AssertUnwindSafe(|| scenario(&mut lab, &mut ctx))) {
-            let why = e
-                .downcast_ref::<String>()
-                .map(String::as_str)
-                .or_else(|| e.downcast_ref::<&str>().copied())
-                .unwrap_or("(no message)");
-            panic!("e2e fault scenario `{name}` ({n}) failed: {why}");
-        }
-        eprintln!(
-            "e2e fault scenario {n}: {name} passed in {:?}",
-            started.elapsed()
-        );
-    }
+    common::scenarios::run(
+        "e2e_faults",
+        Some("E2E_FAULTS"),
+        &SCENARIOS,
+        |scenario: Scenario| scenario(&mut lab, &mut ctx),
+    );
 }
 
 /// [`rounds::expect_failed`] against a healthy round's number of checks.

@@ -100,11 +100,7 @@ fn step(name: &str, f: impl FnOnce()) {
     eprintln!("matrix: {name}");
     let started = Instant::now();
     if let Err(e) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
-        let why = e
-            .downcast_ref::<String>()
-            .map(String::as_str)
-            .or_else(|| e.downcast_ref::<&str>().copied())
-            .unwrap_or("(no message)");
+        let why = common::scenarios::panic_message(e.as_ref());
         panic!("matrix step `{name}` failed: {why}");
     }
     eprintln!("matrix: {name}: passed in {:?}", started.elapsed());

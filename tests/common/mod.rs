@@ -5,6 +5,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod rounds;
+pub mod scenarios;
 pub mod synthetic;
 
 pub use cluster_box::netns::*;
