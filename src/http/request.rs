@@ -143,8 +143,23 @@ fn content_length_is_zero(value: &[u8]) -> Option<bool> {
 }
 
 /// The path of a request target: the part before any query (`/metrics?x=1` -> `/metrics`).
+/// The absolute form that a proxy may send (`http://host:8123/metrics`, which servers must
+/// accept, RFC 9112 3.2.2) names the same path.
 pub fn path(target: &str) -> &str {
-    target.split_once('?').map_or(target, |(p, _)| p)
+    let target = target.split_once('?').map_or(target, |(p, _)| p);
+    let Some(rest) = strip_prefix_ignore_case(target, "http://")
+        .or_else(|| strip_prefix_ignore_case(target, "https://"))
+    else {
+        return target;
+    };
+    rest.find('/').and_then(|i| rest.get(i..)).unwrap_or("/")
+}
+
+fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = s.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| s.get(prefix.len()..))
+        .flatten()
 }
 
 #[cfg(test)]
@@ -345,5 +360,17 @@ mod tests {
         assert_eq!(path("/metrics?x=1"), "/metrics");
         assert_eq!(path("/livez"), "/livez");
         assert_eq!(path("?"), "");
+    }
+
+    #[test]
+    fn the_absolute_form_names_its_path() {
+        assert_eq!(path("http://198.18.0.1:8123/metrics?x=1"), "/metrics");
+        assert_eq!(path("HTTPS://node-1/livez"), "/livez");
+        assert_eq!(path("http://node-1"), "/");
+        assert_eq!(path("http://node-1?/livez"), "/");
+        assert_eq!(path("http:/livez"), "http:/livez");
+        assert_eq!(path("ftp://node-1/livez"), "ftp://node-1/livez");
+        assert_eq!(path("*"), "*");
+        assert_eq!(path("é"), "é");
     }
 }
