@@ -35,15 +35,18 @@ pub enum Probe {
     /// A TCP handshake with `addr`; every handshake of a round is in flight together (up to
     /// a bound).
     Connect { addr: SocketAddr },
-    /// A forward lookup of an absolute `name` through the system resolver.
-    SystemForward { name: String },
+    /// A forward lookup of an absolute `name` through the system resolver. A right answer
+    /// holds only addresses of `expect` (when it is not empty).
+    SystemForward { name: String, expect: Vec<IpAddr> },
     /// A reverse lookup of `ip` through the system resolver.
     SystemReverse { ip: IpAddr },
-    /// A query for `name` straight to one DNS server.
+    /// A query for `name` straight to one DNS server; a right answer holds only addresses of
+    /// `expect` (when it is not empty).
     DnsQuery {
         server: SocketAddr,
         name: String,
         qtype: QType,
+        expect: Vec<IpAddr>,
     },
     /// Decided without probing (a node without an agent).
     Known(Outcome),
@@ -340,6 +343,8 @@ fn plan_row(row: &Row<'_>, port: u16, tcp: bool, mtu: bool, out: &mut Plan) {
 /// lookups of the service IPs, and of each serving instance (in `share`, when given) its
 /// reverse lookup and a direct query. When the DNS Service does not exist, the lookup of its
 /// name is a known failure that says so (`no-dns-service`), not an NXDOMAIN every round.
+/// The lookups of the Service's own name must answer the Service's addresses: a server with
+/// stale or wrong records fails them (`wrong-answer`) instead of passing.
 fn plan_dns(
     snapshot: &Snapshot,
     domain: &str,
@@ -366,13 +371,16 @@ fn plan_dns(
             CheckKey::new(CheckKind::DnsService, "", &own_name, ""),
             Probe::SystemForward {
                 name: own_name.clone(),
+                expect: snapshot.dns.service_ips.clone(),
             },
         );
     }
+    // The `kubernetes` Service's address is not watched: any address passes.
     out.push(
         CheckKey::new(CheckKind::DnsService, "", &api_name, ""),
         Probe::SystemForward {
             name: api_name.clone(),
+            expect: Vec::new(),
         },
     );
     for ip in &snapshot.dns.service_ips {
@@ -405,6 +413,7 @@ fn plan_dns(
                 } else {
                     QType::Aaaa
                 },
+                expect: snapshot.dns.service_ips.clone(),
             },
         );
     }
@@ -548,7 +557,8 @@ mod tests {
         assert_eq!(
             dns[1].probe,
             Probe::SystemForward {
-                name: "kubernetes.default.svc.tst.".into()
+                name: "kubernetes.default.svc.tst.".into(),
+                expect: vec![],
             }
         );
         // The instances are still queried, for the Service's own name.
@@ -684,7 +694,8 @@ mod tests {
         assert_eq!(
             p.checks[0].probe,
             Probe::SystemForward {
-                name: "kube-dns.kube-system.svc.cluster.tst.local.".into()
+                name: "kube-dns.kube-system.svc.cluster.tst.local.".into(),
+                expect: snapshot().dns.service_ips,
             }
         );
         let instances: Vec<_> = p

@@ -68,6 +68,9 @@ reasons! {
     NoAnswer = "no-answer",
     /// Another DNS response code, or a truncated reply without records.
     DnsError = "dns-error",
+    /// The DNS server answered an address that is not the DNS Service's own (stale or wrong
+    /// records, a rogue server on the path).
+    WrongAnswer = "wrong-answer",
     /// The reply could not be parsed.
     Malformed = "malformed",
     /// The name cannot be put in a query (an invalid cluster domain, for example).

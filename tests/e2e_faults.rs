@@ -1,7 +1,7 @@
 //! End to end, the faults of issue 13 in the namespace lab (cluster-box, as `tests/e2e.rs`):
 //! the API path blocked from one node (`api`), TCP to one agent's port dropped while ICMP
 //! passes and the reverse (`pod-tcp`), one node's underlay MTU below the pods' (`pod-mtu`),
-//! and a little loss towards one node seen over the loss window and named by the rules (a
+//! a DNS instance answering with stale records (`wrong-answer`), and a little loss towards one node seen over the loss window and named by the rules (a
 //! real Prometheus evaluates them). Each scenario checks that
 //! every agent reports exactly what broke and nothing else, then heals the lab. Needs root;
 //! in CI it must run.
@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use cluster_box::lab::{Lab, Options, FAST_ROUNDS};
 use cluster_box::status::{checks, failed_checks as failed};
-use cluster_box::{agent_pod_name as agent, need_root, Spec};
+use cluster_box::{agent_pod_name as agent, need_root, Spec, DNS_SERVICE_IP};
 use common::now;
 use common::rounds::{self, latest, next_rounds, set, ROUND_WAIT};
 use serde_json::Value;
@@ -33,12 +33,16 @@ struct Ctx {
 
 type Scenario = fn(&mut Lab, &mut Ctx);
 
-const SCENARIOS: [(&str, Scenario); 6] = [
+const SCENARIOS: [(&str, Scenario); 7] = [
     ("healthy", healthy),
     ("api_blocked_at_one_node", api_blocked_at_one_node),
     ("tcp_dropped_at_one_pod", tcp_dropped_at_one_pod),
     ("icmp_filtered_at_one_pod", icmp_filtered_at_one_pod),
     ("mtu_black_hole_at_one_node", mtu_black_hole_at_one_node),
+    (
+        "dns_instance_with_stale_records",
+        dns_instance_with_stale_records,
+    ),
     (
         "loss_window_names_the_lossy_node",
         loss_window_names_the_lossy_node,
@@ -268,6 +272,43 @@ fn mtu_black_hole_at_one_node(lab: &mut Lab, ctx: &mut Ctx) {
             }
         },
     );
+}
+
+/// DNS instance 1 answers the DNS Service's own name with an address that is not the
+/// Service's (stale records: a CoreDNS that lost its API watch, a cache): every agent fails
+/// only its `dns-instance` check of that instance, with `wrong-answer` naming both addresses;
+/// the lookups through the Service, and the other instance, pass.
+fn dns_instance_with_stale_records(lab: &mut Lab, ctx: &mut Ctx) {
+    let name = format!("kube-dns.kube-system.svc.{}", lab.cluster.spec.domain);
+    let wrong = "198.19.250.99";
+    let mut stale = lab.cluster.zone.clone();
+    for (n, addrs) in &mut stale.records {
+        if *n == name {
+            *addrs = vec![wrong.parse().unwrap()];
+        }
+    }
+    assert_ne!(stale, lab.cluster.zone, "the zone has a record for {name}");
+    lab.cluster.dns[1].serve(&stale);
+    let t = now();
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        until_failing(lab, &t, ctx, |_| {
+            set(&["dns-instance coredns-1".to_string()])
+        });
+        let r = lab.round_after(0, &now(), ROUND_WAIT);
+        let c = check_of(&r, "dns-instance", "coredns-1");
+        assert_eq!(c["reason"], "wrong-answer", "{c}");
+        let error = c["error"].as_str().unwrap_or_default();
+        assert!(
+            error.contains(wrong) && error.contains(&DNS_SERVICE_IP.to_string()),
+            "the message names the answer and the Service's address: {c}"
+        );
+    }));
+    let healthy = lab.cluster.zone.clone();
+    lab.cluster.dns[1].serve(&healthy);
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+    until_clean(lab, &now(), ctx);
 }
 
 /// The target nodes of agent `i`'s lossy paths (its loss window's per-path series).

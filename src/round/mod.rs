@@ -294,6 +294,7 @@ mod tests {
                     key: key(CheckKind::DnsService, "kube-dns.tst."),
                     probe: Probe::SystemForward {
                         name: "kube-dns.tst.".into(),
+                        expect: vec![],
                     },
                 },
                 crate::plan::Planned {

@@ -44,30 +44,20 @@ impl Dnsmasq {
     /// A server for `zone` on UDP/TCP port 53 of `listen`, not started yet.
     pub fn new(ns: Option<&str>, listen: &[IpAddr], zone: &Zone) -> Dnsmasq {
         assert!(!listen.is_empty(), "dnsmasq needs an address to listen on");
-        let mut args: Vec<String> = [
-            "--keep-in-foreground",
-            "--conf-file=/dev/null",
-            "--no-resolv",
-            "--no-hosts",
-            "--bind-interfaces",
-            "--user=root",
-            "--pid-file=",
-            "--port=53",
-        ]
-        .map(String::from)
-        .to_vec();
-        args.extend(listen.iter().map(|a| format!("--listen-address={a}")));
-        args.extend(zone.local.iter().map(|z| format!("--local=/{z}/")));
-        for (name, addrs) in &zone.records {
-            let addrs: Vec<String> = addrs.iter().map(IpAddr::to_string).collect();
-            args.push(format!("--host-record={name},{}", addrs.join(",")));
-        }
         Dnsmasq {
             ns: ns.map(str::to_string),
             listen: listen.to_vec(),
-            args,
+            args: arguments(listen, zone),
             child: None,
         }
+    }
+
+    /// Restarts the server answering `zone` from now on (a server with stale or wrong
+    /// records), or starts it if it was stopped.
+    pub fn serve(&mut self, zone: &Zone) {
+        self.stop();
+        self.args = arguments(&self.listen, zone);
+        self.start();
     }
 
     /// [`Dnsmasq::new`] and [`Dnsmasq::start`].
@@ -157,6 +147,29 @@ impl Dnsmasq {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
+}
+
+/// dnsmasq's command line for `zone` on `listen`.
+fn arguments(listen: &[IpAddr], zone: &Zone) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "--keep-in-foreground",
+        "--conf-file=/dev/null",
+        "--no-resolv",
+        "--no-hosts",
+        "--bind-interfaces",
+        "--user=root",
+        "--pid-file=",
+        "--port=53",
+    ]
+    .map(String::from)
+    .to_vec();
+    args.extend(listen.iter().map(|a| format!("--listen-address={a}")));
+    args.extend(zone.local.iter().map(|z| format!("--local=/{z}/")));
+    for (name, addrs) in &zone.records {
+        let addrs: Vec<String> = addrs.iter().map(IpAddr::to_string).collect();
+        args.push(format!("--host-record={name},{}", addrs.join(",")));
+    }
+    args
 }
 
 impl Drop for Dnsmasq {

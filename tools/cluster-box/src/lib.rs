@@ -96,6 +96,11 @@ impl DnsPod {
     pub fn stop(&mut self) {
         self.server.stop();
     }
+
+    /// Restarts dnsmasq answering `zone` (e.g. the cluster's `zone` with a stale record).
+    pub fn serve(&mut self, zone: &Zone) {
+        self.server.serve(zone);
+    }
 }
 
 /// The whole cluster network. Field order is drop order: processes, then pods, then nodes.
