@@ -3,10 +3,11 @@
 //! sums can, and the rules count per node how many agents see loss towards it.
 //!
 //! Memory: one entry per path (a host or pod ping target), keyed by a 64-bit hash of its key,
-//! with a ring of [`WINDOW_ROUNDS`] one-byte counts (48 bytes a path in the table, 10,000 paths
-//! at 5,000 nodes); only paths that lost an echo within the window keep their key's strings, for their
-//! series. A path not probed for a whole window is forgotten. Two paths whose keys hash alike
-//! (about 1 in 10^11 for 10,000 paths) would share counts; the hasher is seeded per agent.
+//! with a ring of [`WINDOW_ROUNDS`] one-byte counts: 48 bytes a path in the table, for the
+//! 10,000 paths of 5,000 nodes. Only paths that lost an echo within the window keep their
+//! key's strings, for their series. A path not probed for a whole window is forgotten. Two
+//! paths whose keys hash alike (about 1 in 10^11 for 10,000 paths) would share counts; the
+//! hasher is seeded per agent.
 
 use std::collections::hash_map::RandomState;
 use std::collections::{BTreeMap, HashMap};

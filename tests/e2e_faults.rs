@@ -1,10 +1,10 @@
 //! End to end, the faults of issue 13 in the namespace lab (cluster-box, as `tests/e2e.rs`):
 //! the API path blocked from one node (`api`), TCP to one agent's port dropped while ICMP
-//! passes and the reverse (`pod-tcp`), one node's underlay MTU below the pods' (`pod-mtu`),
-//! a DNS instance answering with stale records (`wrong-answer`), and a little loss towards one node seen over the loss window and named by the rules (a
-//! real Prometheus evaluates them). Each scenario checks that
-//! every agent reports exactly what broke and nothing else, then heals the lab. Needs root;
-//! in CI it must run.
+//! passes and the reverse (`pod-tcp`), one node's underlay MTU below the pods' (`pod-mtu`), a
+//! DNS instance answering with stale records (`wrong-answer`), and a little loss towards one
+//! node seen over the loss window and named by the rules (a real Prometheus evaluates them).
+//! Each scenario checks that every agent reports exactly what broke and nothing else, then
+//! heals the lab. Needs root; in CI it must run.
 //!
 //! `E2E_FAULTS=name,name` runs only those scenarios (after `healthy`, which always runs).
 
