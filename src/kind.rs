@@ -4,8 +4,6 @@
 //! read a kind's [`KindInfo`]; none of them names a kind. A new kind is one entry here, the
 //! lines in `plan` that plan it and, only for a new probe family, an executor in `round`.
 
-use std::fmt;
-
 /// What the views know about a kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KindInfo {
@@ -174,35 +172,7 @@ impl CheckKind {
     }
 }
 
-impl fmt::Display for CheckKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for CheckKind {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<CheckKind, String> {
-        CheckKind::ALL
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or_else(|| format!("unknown check kind {s:?}"))
-    }
-}
-
-impl serde::Serialize for CheckKind {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for CheckKind {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<CheckKind, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
-    }
-}
+crate::named::named_enum!(CheckKind, "check kind");
 
 #[cfg(test)]
 mod tests {

@@ -48,6 +48,7 @@ pub mod loss;
 pub mod matrix;
 pub mod mesh;
 pub mod mtu;
+mod named;
 pub mod plan;
 mod reason;
 pub mod report;

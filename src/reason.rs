@@ -4,8 +4,6 @@
 //! prober from errnos and ICMP types, the DNS code from its error variants), so no reason is
 //! ever guessed from message text. The set is closed: a label's values stay bounded.
 
-use std::fmt;
-
 /// Declares [`Reason`] from one list: variant, name and doc comment, so a reason is written
 /// once and [`Reason::ALL`] cannot miss one.
 macro_rules! reasons {
@@ -111,35 +109,7 @@ reasons! {
     NoDnsService = "no-dns-service",
 }
 
-impl fmt::Display for Reason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for Reason {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Reason, String> {
-        Reason::ALL
-            .into_iter()
-            .find(|r| r.as_str() == s)
-            .ok_or_else(|| format!("unknown reason {s:?}"))
-    }
-}
-
-impl serde::Serialize for Reason {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for Reason {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Reason, D::Error> {
-        let s = std::borrow::Cow::<str>::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
-    }
-}
+crate::named::named_enum!(Reason, "reason");
 
 #[cfg(test)]
 mod tests {
