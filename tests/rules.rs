@@ -801,7 +801,51 @@ fn scenarios() -> Vec<Scenario> {
         peers_two_sources_isolated(),
         all_agents_gone(),
         lossy_node(),
+        pod_path_down(),
     ]
+}
+
+/// The pod network path between nodes 2 and 6 broken (both ways): each of the two agents
+/// fails the other's pod ping, nothing else fails. No node is blamed by the votes (1 of 9
+/// checkers each); after 15 minutes the path alert names the pair, from both ends.
+fn pod_path_down() -> Scenario {
+    let path = |from: usize, to: usize| {
+        vec![
+            ("node", node(from)),
+            ("target_node", node(to)),
+            ("kind", "pod-ping".to_string()),
+        ]
+    };
+    let fire = |from: usize, to: usize| Firing {
+        alert: "NetworkTestPathDown",
+        labels: path(from, to),
+    };
+    Scenario {
+        name: "pod_path_down",
+        model: Model::new(10).with(5, Fault::PodPathDown(2, 6)),
+        alerts: vec![
+            (4, vec![]),
+            (19, vec![]),
+            (20, vec![fire(2, 6), fire(6, 2)]),
+            (29, vec![fire(2, 6), fire(6, 2)]),
+        ],
+        exprs: vec![
+            expect(4, "networktest:path_failing:info", vec![]),
+            expect(
+                10,
+                "networktest:path_failing:info",
+                vec![(path(2, 6), 1.0), (path(6, 2), 1.0)],
+            ),
+            expect(
+                10,
+                "networktest:node_failing_sources:ratio",
+                vec![
+                    (kind(2, "pod-ping"), 1.0 / 9.0),
+                    (kind(6, "pod-ping"), 1.0 / 9.0),
+                ],
+            ),
+        ],
+    }
 }
 
 /// A little loss at node 3: every round passes, but the loss windows of all its checkers show
@@ -871,6 +915,7 @@ scenario_tests! {
     rules_peers_3_isolated_sources_do_not_vote => peers_two_sources_isolated,
     rules_all_agents_gone => all_agents_gone,
     rules_a_little_loss_towards_one_node_names_it => lossy_node,
+    rules_one_broken_pod_path_names_both_ends => pod_path_down,
 }
 
 /// Every alert fires in some scenario, every recording rule has an expected non-empty result

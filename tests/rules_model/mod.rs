@@ -27,6 +27,9 @@ pub enum Fault {
     Isolated(usize),
     /// Echo requests to the node's agent pod are dropped (a pod firewall).
     PodDropsIcmp(usize),
+    /// The pod network path between two nodes is broken both ways (a stale tunnel or FDB
+    /// entry on one of them): their agents fail each other's pod ping; every other path works.
+    PodPathDown(usize, usize),
     /// DNS instance `i` (`coredns-i`) does not answer.
     DnsInstanceDown(usize),
     /// Lookups through the DNS service fail on every node.
@@ -140,7 +143,10 @@ impl Model {
         }
         let fails = self.down(m, t)
             || self.active(m, Fault::Isolated(s))
-            || (pod && self.active(m, Fault::PodDropsIcmp(t)));
+            || (pod && self.active(m, Fault::PodDropsIcmp(t)))
+            || (pod
+                && (self.active(m, Fault::PodPathDown(s, t))
+                    || self.active(m, Fault::PodPathDown(t, s))));
         (!fails).then(|| self.slow(m, t).unwrap_or(base))
     }
 
