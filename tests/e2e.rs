@@ -44,7 +44,7 @@ struct Ctx {
 type Scenario = fn(&mut Lab, &mut Ctx);
 
 /// In order: each starts from the healthy cluster the one before left.
-const SCENARIOS: [(&str, Scenario); 10] = [
+const SCENARIOS: [(&str, Scenario); 11] = [
     ("healthy", healthy),
     ("node_cable_pulled", node_cable_pulled),
     ("network_healed", network_healed),
@@ -53,6 +53,7 @@ const SCENARIOS: [(&str, Scenario); 10] = [
     ("dns_service_unreachable", dns_service_unreachable),
     ("latency_on_one_node", latency_on_one_node),
     ("loss_on_one_node", loss_on_one_node),
+    ("pod_path_broken_between_two_nodes", pod_path_broken),
     ("api_down", api_down),
     ("agent_pod_missing", agent_pod_missing),
 ];
@@ -431,6 +432,38 @@ fn icmp_dropped_at_one_pod(lab: &mut Lab, ctx: &mut Ctx) {
         &[("NetworkTestPodNetworkUnreachable", "node-3")],
     );
     lab.cluster.drop_icmp_at_agent(3, false);
+    until_clean(lab, &now());
+    until_no_alerts(lab);
+}
+
+/// The pod path between nodes 1 and 2 broken (node 1 stops forwarding between their pods):
+/// agents 1 and 2 fail each other's pod checks (and agent 2 its query of `coredns-1`, a pod
+/// on node 1), nothing else fails, no node is blamed by the votes, and `NetworkTestPathDown`
+/// names the pair from both ends.
+fn pod_path_broken(lab: &mut Lab, ctx: &mut Ctx) {
+    let since = Instant::now();
+    lab.cluster.set_pod_path_broken(1, 2, true);
+    let pod_checks =
+        |j: usize| set(&["pod-ping", "pod-tcp", "pod-mtu"].map(|k| format!("{k} {}", agent(j))));
+    let t = now();
+    for (i, r) in next_rounds(lab, &t).iter().enumerate() {
+        let want = match i {
+            1 => pod_checks(2),
+            2 => &pod_checks(1) | &set(&["dns-instance coredns-1".to_string()]),
+            _ => BTreeSet::new(),
+        };
+        expect_failed(r, want, ctx);
+    }
+    prometheus_sum(lab, 7.0);
+    expect_alerts(
+        lab,
+        since,
+        &[
+            ("NetworkTestPathDown", "node-1"),
+            ("NetworkTestPathDown", "node-2"),
+        ],
+    );
+    lab.cluster.set_pod_path_broken(1, 2, false);
     until_clean(lab, &now());
     until_no_alerts(lab);
 }

@@ -1,6 +1,6 @@
-//! Faults for the scenarios of issue 13 (`tests/e2e_faults.rs`): the API path blocked from
-//! one node, TCP to one agent's port dropped, and the pod paths to one node with a smaller
-//! MTU. Each
+//! Faults for the scenarios of issue 13 (`tests/e2e_faults.rs`) and the pairwise one of
+//! `tests/e2e.rs`: the API path blocked from one node, TCP to one agent's port dropped, the
+//! pod paths to one node with a smaller MTU, and the pod path between two nodes broken. Each
 //! call with `false` (or `None`) undoes the same call with `true`.
 
 use crate::lab::{AGENT_PORT, API_PORT};
@@ -71,6 +71,20 @@ impl Cluster {
         for j in (0..self.nodes.len()).filter(|j| *j != i) {
             route(i, j);
             route(j, i);
+        }
+    }
+
+    /// Breaks the pod network path between nodes `i` and `j` at node `i` (it stops forwarding
+    /// between their pod blocks, as a stale tunnel or FDB entry would), or mends it: every
+    /// pod of the two nodes loses every pod of the other, both ways; host paths and every
+    /// other pod path work.
+    pub fn set_pod_path_broken(&self, i: usize, j: usize, broken: bool) {
+        let op = if broken { "-I" } else { "-D" };
+        let (a, b) = (format!("198.19.{i}.0/24"), format!("198.19.{j}.0/24"));
+        for (from, to) in [(&a, &b), (&b, &a)] {
+            self.nodes[i].ns.exec(&[
+                "iptables", op, "FORWARD", "-s", from, "-d", to, "-j", "DROP",
+            ]);
         }
     }
 }
